@@ -1,0 +1,170 @@
+"""
+The C{logd} command: C{logd check CONFIG} and C{logd send --to ENDPOINT}.
+
+The daemon itself runs under twistd (C{twistd -n logd --config FILE}); this
+command is for checking a configuration before a restart, and for sending
+lines from a shell without reaching for nc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+
+from logd import __version__
+from logd.config import ConfigError, load
+
+CHUNK = 65536
+
+
+def check(path: str) -> int:
+    """
+    Print what the configuration would start, or every problem with it.
+    Nothing is bound or opened.
+    """
+    try:
+        config = load(path)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(e.problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    for sink in config.sinks.values():
+        print("  " + sink.describe())
+    for listener in config.listeners:
+        print("  " + listener.describe())
+    return 0
+
+
+class _StdinToStream(Protocol):
+    """
+    Standard input's side of C{send}: forward what it reads to the network
+    connection, then half-close it at end of input.
+    """
+
+    def __init__(self, network: "_Stream") -> None:
+        self.network = network
+
+    def dataReceived(self, data: bytes) -> None:
+        self.network.transport.write(data)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.network.transport.unregisterProducer()
+        self.network.transport.loseWriteConnection()
+
+
+class _Stream(Protocol):
+    """
+    The network side: once connected, read standard input with the
+    connection as its consumer (so a slow server slows the reading), and
+    finish when the server closes after our half-close: by then it has read
+    everything we sent.
+    """
+
+    def __init__(self, done: Deferred) -> None:
+        self.done = done
+
+    def connectionMade(self) -> None:
+        from twisted.internet import stdio
+
+        stdin = stdio.StandardIO(_StdinToStream(self))
+        self.transport.registerProducer(stdin, True)
+
+    def dataReceived(self, data: bytes) -> None:
+        """Banners and the like are not ours to print."""
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if not self.done.called:
+            self.done.callback(None)
+
+
+async def _sendStream(reactor: Any, endpoint: str) -> None:
+    from twisted.internet.endpoints import clientFromString
+
+    done: Deferred = Deferred()
+    await clientFromString(reactor, endpoint).connect(Factory.forProtocol(lambda: _Stream(done)))
+    await done
+
+
+def _datagramTarget(endpoint: str) -> tuple[str, Any]:
+    kind, _, rest = endpoint.partition(":")
+    if kind == "udp":
+        host, _, port = rest.rpartition(":")
+        return "udp", (host.strip("[]") or "127.0.0.1", int(port))
+    return "unixgram", rest
+
+
+def _sendDatagrams(reactor: Any, endpoint: str) -> None:
+    """
+    One datagram per input line, read with blocking reads: datagrams have
+    nothing to wait for, so there is no need for the reactor's help.
+    """
+    kind, target = _datagramTarget(endpoint)
+    import socket
+
+    family = socket.AF_UNIX if kind == "unixgram" else (socket.AF_INET6 if ":" in target[0] else socket.AF_INET)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.connect(target)
+    for line in sys.stdin.buffer:
+        sock.send(line)
+    sock.close()
+
+
+def send(endpoint: str) -> int:
+    from twisted.internet import reactor
+    from twisted.internet.task import react
+
+    if endpoint.startswith(("udp:", "unixgram:")):
+        try:
+            _sendDatagrams(reactor, endpoint)
+        except (OSError, ValueError) as e:
+            print(f"logd send: {endpoint}: {e}", file=sys.stderr)
+            return 1
+        return 0
+
+    status = [0]
+
+    async def main(reactor: Any) -> None:
+        try:
+            await _sendStream(reactor, endpoint)
+        except Exception as e:
+            print(f"logd send: {endpoint}: {e}", file=sys.stderr)
+            status[0] = 1
+
+    try:
+        react(lambda r: Deferred.fromCoroutine(main(r)))
+    except SystemExit as e:
+        return status[0] or (e.code or 0)
+    return status[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="logd",
+        description="Check logd configurations and send lines to logd. Run the daemon with: twistd -n logd --config FILE",
+    )
+    parser.add_argument("--version", action="version", version=f"logd {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    checkParser = commands.add_parser("check", help="validate a configuration and show what it would start")
+    checkParser.add_argument("config")
+    sendParser = commands.add_parser("send", help="send standard input's lines to a logd listener")
+    sendParser.add_argument(
+        "--to",
+        required=True,
+        metavar="ENDPOINT",
+        help="tcp:HOST:PORT, unix:PATH (any Twisted client endpoint), udp:HOST:PORT or unixgram:PATH",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        return check(args.config)
+    return send(args.to)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

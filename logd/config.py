@@ -1,0 +1,570 @@
+"""
+The YAML configuration: loaded, checked completely, and turned into frozen
+dataclasses before anything binds a socket or opens a file.
+
+Every problem is reported with the file, the line and the key
+(C{etc/logd.yaml:14: listeners[2].sinks: unknown sink 'al'}), and all of
+them are reported at once, so one run of C{logd check} shows everything
+there is to fix.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import yaml
+
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import DatagramProtocol, Protocol
+
+BUILTIN_PROTOCOLS = ("raw", "line")
+SINK_TYPES = ("file", "stdout")
+FORMATS = ("text", "json")
+DEFAULT_MAX_LINE = 65536
+DEFAULT_KEEP = 7
+DEFAULT_BUFFER = 16 * 1024 * 1024
+MAX_UNIX_PATH = 107
+"""The kernel's limit on a Unix socket path (sun_path less its NUL)."""
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(i?)B?\s*\Z", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """
+    The configuration is wrong; C{problems} holds one line per problem.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Rotation:
+    maxBytes: int
+    keep: int = DEFAULT_KEEP
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    name: str
+    type: str
+    path: str | None = None
+    format: str = "text"
+    rotate: Rotation | None = None
+    buffer: int = DEFAULT_BUFFER
+
+    def describe(self) -> str:
+        where = self.path if self.type == "file" else "standard output"
+        rotation = f", rotated at {self.rotate.maxBytes} bytes, keeping {self.rotate.keep}" if self.rotate else ""
+        return f"sink {self.name!r}: {where} ({self.format}{rotation}, buffer {self.buffer} bytes)"
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    """
+    @ivar kind: C{"stream"} for anything Twisted's C{serverFromString}
+        understands, C{"udp"} or C{"unixgram"} for logd's datagram endpoints.
+    @ivar endpoint: the endpoint string with relative socket paths made
+        absolute against the config file's directory.
+    @ivar address: for datagram kinds, the parsed address: C{(port,
+        interface)} for UDP, C{(path, mode)} for Unix datagrams.
+    @ivar unixPath: the socket file of a C{unix:} or C{unixgram:} listener.
+    @ivar protocolClass: the class for a custom C{"module:Class"} protocol.
+    """
+
+    name: str
+    endpoint: str
+    kind: str
+    protocol: str
+    sinks: tuple[str, ...]
+    maxLine: int = DEFAULT_MAX_LINE
+    banner: bytes | None = None
+    address: tuple | None = None
+    unixPath: str | None = None
+    protocolClass: type | None = None
+
+    def describe(self) -> str:
+        return f"listener {self.name!r}: {self.endpoint} ({self.protocol}) -> {', '.join(self.sinks)}"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    sinks: dict[str, SinkConfig]
+    listeners: tuple[ListenerConfig, ...]
+
+
+# YAML with line numbers ----------------------------------------------------
+
+
+class _Map(dict):
+    line: int
+    keyLines: dict[Any, int]
+
+
+class _Seq(list):
+    line: int
+    itemLines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    """
+    A safe loader whose mappings and sequences remember the line of every
+    key and item, and which treats a duplicate key as an error (PyYAML
+    silently keeps the last one).
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, Any]] = []
+
+
+def _constructMapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)
+    result = _Map()
+    result.line = node.start_mark.line + 1
+    result.keyLines = {}
+    for keyNode, valueNode in node.value:
+        key = loader.construct_object(keyNode, deep=True)
+        line = keyNode.start_mark.line + 1
+        if key in result:
+            loader.duplicates.append((line, key))
+        result[key] = loader.construct_object(valueNode, deep=True)
+        result.keyLines[key] = line
+    return result
+
+
+def _constructSequence(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
+    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.itemLines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constructMapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constructSequence)
+
+
+# Checking ------------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lines: list[str] = []
+
+    def add(self, line: int, key: str, message: str) -> None:
+        self.lines.append(f"{self.path}:{line}: {key}: {message}")
+
+
+def parseSize(value: Any) -> int:
+    """
+    A byte count: an integer, or a string such as C{16MiB}, C{512k}, C{1GB}
+    (binary multiples either way, as log tools usually mean them).
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 16MiB")
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"expected a size such as 16MiB, not {value!r}")
+        size = int(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " ")
+    if size <= 0:
+        raise ValueError("must be greater than zero")
+    return size
+
+
+def _splitEndpoint(description: str) -> list[str]:
+    """
+    Split an endpoint string on its unescaped colons, as Twisted does.
+    """
+    parts, current, escaped = [], [], False
+    for ch in description:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            current.append(ch)
+            escaped = True
+        elif ch == ":":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(part: str) -> str:
+    return re.sub(r"\\(.)", r"\1", part)
+
+
+def _escapeColons(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(":", "\\:")
+
+
+class _Checker:
+    def __init__(self, path: str, data: Any, problems: _Problems) -> None:
+        self.base = os.path.dirname(os.path.abspath(path))
+        self.data = data
+        self.problems = problems
+
+    def resolve(self, path: str) -> str:
+        return os.path.normpath(os.path.join(self.base, os.path.expanduser(path)))
+
+    def keys(
+        self, mapping: _Map, where: str, required: tuple[str, ...], optional: tuple[str, ...]
+    ) -> bool:
+        ok = True
+        for key in mapping:
+            if key not in required and key not in optional:
+                self.problems.add(mapping.keyLines[key], _join(where, key), "unknown key")
+                ok = False
+        for key in required:
+            if key not in mapping:
+                self.problems.add(mapping.line, _join(where, key), "missing required key")
+                ok = False
+        return ok
+
+    def value(
+        self, mapping: _Map, key: str, where: str, check: Callable[[Any], Any], default: Any = None
+    ) -> Any:
+        if key not in mapping:
+            return default
+        try:
+            return check(mapping[key])
+        except ValueError as e:
+            self.problems.add(mapping.keyLines[key], f"{where}.{key}", str(e))
+            return default
+
+    # sinks
+
+    def sinks(self) -> dict[str, SinkConfig]:
+        top = self.data
+        node = top.get("sinks")
+        if not isinstance(node, _Map) or not node:
+            self.problems.add(
+                top.keyLines.get("sinks", top.line), "sinks", "expected a mapping of sink names to sinks"
+            )
+            return {}
+        result = {}
+        for name, spec in node.items():
+            where = f"sinks.{name}"
+            line = node.keyLines[name]
+            if not isinstance(name, str) or not _NAME.match(name):
+                self.problems.add(line, where, "a sink name is letters, digits, '_', '.' and '-'")
+                continue
+            if not isinstance(spec, _Map):
+                self.problems.add(line, where, "expected a mapping")
+                continue
+            sink = self.sink(name, spec, where)
+            if sink is not None:
+                result[name] = sink
+        return result
+
+    def sink(self, name: str, spec: _Map, where: str) -> SinkConfig | None:
+        ok = self.keys(spec, where, ("type",), ("path", "format", "rotate", "buffer"))
+        kind = spec.get("type")
+        if "type" in spec and kind not in SINK_TYPES:
+            self.problems.add(
+                spec.keyLines["type"], f"{where}.type", f"unknown sink type {kind!r} (one of: {', '.join(SINK_TYPES)})"
+            )
+            return None
+        path = None
+        if kind == "file":
+            if "path" not in spec:
+                self.problems.add(spec.line, f"{where}.path", "missing required key (a file sink needs a path)")
+                ok = False
+            elif not isinstance(spec["path"], str) or not spec["path"]:
+                self.problems.add(spec.keyLines["path"], f"{where}.path", "expected a file path")
+                ok = False
+            else:
+                path = self.resolve(spec["path"])
+        elif "path" in spec:
+            self.problems.add(spec.keyLines["path"], f"{where}.path", f"a {kind} sink has no path")
+            ok = False
+        if "rotate" in spec and kind != "file":
+            self.problems.add(spec.keyLines["rotate"], f"{where}.rotate", "only file sinks rotate")
+            ok = False
+        fmt = self.value(spec, "format", where, _oneOf(FORMATS), "text")
+        rotate = self.value(spec, "rotate", where, self.rotation) if kind == "file" else None
+        buffer = self.value(spec, "buffer", where, parseSize, DEFAULT_BUFFER)
+        if not ok:
+            return None
+        return SinkConfig(name=name, type=kind, path=path, format=fmt, rotate=rotate, buffer=buffer)
+
+    def rotation(self, spec: Any) -> Rotation:
+        if not isinstance(spec, _Map):
+            raise ValueError("expected a mapping like {max_bytes: 100MiB, keep: 7}")
+        unknown = set(spec) - {"max_bytes", "keep"}
+        if unknown:
+            raise ValueError(f"unknown key {sorted(unknown)[0]!r} (expected max_bytes, keep)")
+        if "max_bytes" not in spec:
+            raise ValueError("missing required key max_bytes")
+        keep = spec.get("keep", DEFAULT_KEEP)
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError("keep must be a whole number of at least 1")
+        return Rotation(maxBytes=parseSize(spec["max_bytes"]), keep=keep)
+
+    # listeners
+
+    def listeners(self, sinks: dict[str, SinkConfig], sinkNames: set[str]) -> tuple[ListenerConfig, ...]:
+        top = self.data
+        node = top.get("listeners")
+        if not isinstance(node, _Seq) or not node:
+            self.problems.add(
+                top.keyLines.get("listeners", top.line), "listeners", "expected a list of listeners"
+            )
+            return ()
+        result = []
+        seen: dict[str, int] = {}
+        for index, (spec, line) in enumerate(zip(node, node.itemLines)):
+            where = f"listeners[{index}]"
+            if not isinstance(spec, _Map):
+                self.problems.add(line, where, "expected a mapping")
+                continue
+            name = spec.get("name")
+            if isinstance(name, str) and name in seen:
+                self.problems.add(
+                    spec.keyLines["name"], f"{where}.name", f"duplicate listener name {name!r} (first on line {seen[name]})"
+                )
+            elif isinstance(name, str):
+                seen[name] = spec.keyLines["name"]
+            listener = self.listener(spec, where, sinkNames)
+            if listener is not None:
+                result.append(listener)
+        return tuple(result)
+
+    def listener(self, spec: _Map, where: str, sinkNames: set[str]) -> ListenerConfig | None:
+        ok = self.keys(spec, where, ("name", "endpoint", "protocol", "sinks"), ("max_line", "banner"))
+        name = self.value(spec, "name", where, _name)
+        endpoint = self.value(spec, "endpoint", where, self.endpoint)
+        protocol, protocolClass = self.value(spec, "protocol", where, _protocol, (None, None))
+        sinks = self.value(spec, "sinks", where, lambda v: _sinkList(v, spec, where, sinkNames, self.problems))
+        maxLine = self.value(spec, "max_line", where, _positiveInt, DEFAULT_MAX_LINE)
+        banner = self.value(spec, "banner", where, _banner)
+        if None in (name, endpoint, protocol, sinks):
+            return None
+        kind, resolved, address, unixPath = endpoint
+        if banner is not None and kind != "stream":
+            self.problems.add(spec.keyLines["banner"], f"{where}.banner", "a datagram listener cannot send a banner")
+            ok = False
+        if protocolClass is not None:
+            wanted = Protocol if kind == "stream" else DatagramProtocol
+            if not issubclass(protocolClass, wanted):
+                self.problems.add(
+                    spec.keyLines["protocol"],
+                    f"{where}.protocol",
+                    f"{spec['protocol']} is not a {wanted.__module__}.{wanted.__name__} subclass, "
+                    f"as a {'stream' if kind == 'stream' else 'datagram'} listener needs",
+                )
+                ok = False
+        if not ok:
+            return None
+        return ListenerConfig(
+            name=name,
+            endpoint=resolved,
+            kind=kind,
+            protocol=protocol,
+            sinks=sinks,
+            maxLine=maxLine,
+            banner=banner,
+            address=address,
+            unixPath=unixPath,
+            protocolClass=protocolClass,
+        )
+
+    def endpoint(self, value: Any) -> tuple[str, str, tuple | None, str | None]:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("expected an endpoint string such as tcp:5140:interface=127.0.0.1")
+        parts = _splitEndpoint(value.strip())
+        kind = parts[0]
+        if kind == "udp":
+            return self.udp(parts[1:])
+        if kind == "unixgram":
+            return self.unixgram(parts[1:])
+        unixPath = None
+        if kind == "unix":
+            parts, unixPath = self.unixAddress(parts)
+        description = ":".join(parts)
+        try:
+            serverFromString(_NoReactor(), description)
+        except Exception as e:
+            raise ValueError(f"bad endpoint {value!r}: {e}") from None
+        return "stream", description, None, unixPath
+
+    def unixAddress(self, parts: list[str]) -> tuple[list[str], str]:
+        parts = list(parts)
+        for i, part in enumerate(parts[1:], start=1):
+            key, sep, rest = part.partition("=")
+            if sep and key == "address":
+                path = self.socketPath(_unescape(rest))
+                parts[i] = "address=" + _escapeColons(path)
+                return parts, path
+            if not sep:
+                path = self.socketPath(_unescape(part))
+                parts[i] = _escapeColons(path)
+                return parts, path
+        raise ValueError("a unix: endpoint needs a socket path")
+
+    def socketPath(self, path: str) -> str:
+        if not path:
+            raise ValueError("empty socket path")
+        resolved = self.resolve(path)
+        if len(os.fsencode(resolved)) > MAX_UNIX_PATH:
+            raise ValueError(
+                f"socket path {resolved!r} is {len(os.fsencode(resolved))} bytes; "
+                f"the kernel allows at most {MAX_UNIX_PATH}"
+            )
+        return resolved
+
+    def udp(self, args: list[str]) -> tuple[str, str, tuple, None]:
+        port, interface = None, ""
+        for arg in args:
+            key, sep, rest = arg.partition("=")
+            if not sep and port is None:
+                port = key
+            elif sep and key in ("port",):
+                port = rest
+            elif sep and key == "interface":
+                interface = _unescape(rest)
+            else:
+                raise ValueError(f"bad udp endpoint argument {arg!r} (expected udp:PORT[:interface=ADDR])")
+        if port is None or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected udp:PORT[:interface=ADDR] with PORT from 0 to 65535")
+        description = f"udp:{port}" + (f":interface={_escapeColons(interface)}" if interface else "")
+        return "udp", description, (int(port), interface), None
+
+    def unixgram(self, args: list[str]) -> tuple[str, str, tuple, str]:
+        path, mode = None, 0o666
+        for arg in args:
+            key, sep, rest = arg.partition("=")
+            if not sep and path is None:
+                path = _unescape(key)
+            elif sep and key == "address":
+                path = _unescape(rest)
+            elif sep and key == "mode":
+                try:
+                    mode = int(rest, 8)
+                except ValueError:
+                    raise ValueError(f"bad mode {rest!r} (expected octal, such as 660)") from None
+            else:
+                raise ValueError(f"bad unixgram endpoint argument {arg!r} (expected unixgram:PATH[:mode=660])")
+        if path is None:
+            raise ValueError("a unixgram: endpoint needs a socket path")
+        resolved = self.socketPath(path)
+        description = f"unixgram:{_escapeColons(resolved)}:mode={mode:o}"
+        return "unixgram", description, (resolved, mode), resolved
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+class _NoReactor:
+    """
+    Endpoint parsers only keep the reactor for later; checking a string must
+    not import (and so install) the global reactor before twistd picks one.
+    """
+
+
+def _oneOf(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return check
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError("a name is letters, digits, '_', '.' and '-', starting with a letter or digit")
+    return value
+
+
+def _positiveInt(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("expected a whole number greater than zero")
+    return value
+
+
+def _banner(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value.encode("utf-8")
+
+
+def _protocol(value: Any) -> tuple[str, type | None]:
+    if value in BUILTIN_PROTOCOLS:
+        return value, None
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError(
+            f"unknown protocol {value!r} (one of: {', '.join(BUILTIN_PROTOCOLS)}, or \"package.module:Class\")"
+        )
+    moduleName, _, className = value.partition(":")
+    try:
+        module = importlib.import_module(moduleName)
+    except Exception as e:
+        raise ValueError(f"cannot import {moduleName!r}: {e}") from None
+    cls = getattr(module, className, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"module {moduleName!r} has no class {className!r}")
+    return value, cls
+
+
+def _sinkList(value: Any, spec: _Map, where: str, sinkNames: set[str], problems: _Problems) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a list of sink names")
+    line = spec.keyLines["sinks"]
+    unknown = [name for name in value if name not in sinkNames]
+    for name in unknown:
+        problems.add(line, f"{where}.sinks", f"unknown sink {name!r}")
+    if unknown:
+        return None  # type: ignore[return-value]
+    return tuple(dict.fromkeys(value))
+
+
+def load(path: str) -> Config:
+    """
+    Read and check a configuration file.
+
+    @raise ConfigError: with every problem found, each naming the file,
+        the line and the key.
+    """
+    problems = _Problems(path)
+    try:
+        with open(path, "rb") as f:
+            loader = _Loader(f)
+            try:
+                data = loader.get_single_data()
+            finally:
+                loader.dispose()
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e.strerror}"]) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise ConfigError([f"{where}: YAML syntax error: {getattr(e, 'problem', None) or e}"]) from None
+    for line, key in loader.duplicates:
+        problems.add(line, str(key), "duplicate key")
+    if not isinstance(data, _Map):
+        raise ConfigError(problems.lines + [f"{path}:1: expected a mapping with sinks and listeners"])
+    checker = _Checker(path, data, problems)
+    checker.keys(data, "", (), ("sinks", "listeners"))
+    sinkNames = set(data["sinks"]) if isinstance(data.get("sinks"), dict) else set()
+    sinks = checker.sinks()
+    listeners = checker.listeners(sinks, sinkNames)
+    if problems.lines:
+        raise ConfigError(problems.lines)
+    return Config(path=path, sinks=sinks, listeners=listeners)

@@ -1,0 +1,178 @@
+"""
+Framing: turning a byte stream into messages, chunk by chunk.
+
+These classes know nothing of Twisted; the protocols feed them whatever the
+transport read.  They work on whole chunks with bytes methods (find, split,
+replace) so that a 64 KiB read of short lines costs a handful of C calls,
+and give the same messages wherever the chunk boundaries fall.
+"""
+
+from __future__ import annotations
+
+IAC = 0xFF
+_IAC = b"\xff"
+_SB = 0xFA
+_SE = 0xF0
+_IAC_SE = b"\xff\xf0"
+_WILL, _WONT, _DO, _DONT = 0xFB, 0xFC, 0xFD, 0xFE
+
+MAX_SUBNEGOTIATION = 1024
+"""
+A subnegotiation longer than this is not a real telnet client talking: it is
+abandoned and its bytes kept as data, so an unterminated C{IAC SB} cannot
+swallow a stream.
+"""
+
+
+class TelnetFilter:
+    """
+    Remove telnet command sequences (RFC 854) so that a real C{telnet}
+    client can talk to a line listener.  C{IAC IAC} is a literal 0xff, and
+    so is an 0xff followed by a byte that is no telnet command (below 240),
+    which only a client that is not telnet sends.
+
+    A sequence cut by a chunk boundary is held back until the next chunk;
+    L{finish} gives back whatever is still held when the connection ends, so
+    no byte is lost.
+    """
+
+    def __init__(self) -> None:
+        self._held = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if self._held:
+            data = self._held + data
+            self._held = b""
+        if _IAC not in data:
+            return data
+        out: list[bytes] = []
+        start = 0
+        end = len(data)
+        while True:
+            i = data.find(_IAC, start)
+            if i < 0:
+                out.append(data[start:])
+                break
+            out.append(data[start:i])
+            if i + 1 >= end:
+                self._held = data[i:]
+                break
+            command = data[i + 1]
+            if command == IAC:
+                out.append(_IAC)
+                start = i + 2
+            elif _WILL <= command <= _DONT:
+                if i + 2 >= end:
+                    self._held = data[i:]
+                    break
+                start = i + 3
+            elif command == _SB:
+                close = data.find(_IAC_SE, i + 2)
+                if close >= 0 and close - i <= MAX_SUBNEGOTIATION:
+                    start = close + 2
+                elif close < 0 and end - i <= MAX_SUBNEGOTIATION:
+                    self._held = data[i:]
+                    break
+                else:
+                    # Abandoned: keep IAC SB as data and carry on after it.
+                    out.append(data[i : i + 2])
+                    start = i + 2
+            elif command >= _SE:
+                # NOP, DM, BRK, IP, AO, AYT, EC, EL, GA, SE: two bytes.
+                start = i + 2
+            else:
+                # Not a telnet command at all: a literal 0xff from a client
+                # that is not telnet.  Keep it, and read on from the next byte.
+                out.append(_IAC)
+                start = i + 1
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        held, self._held = self._held, b""
+        return held
+
+
+class LineSplitter:
+    """
+    Split a stream into LF-delimited lines: a CR before the LF is dropped,
+    empty lines are skipped, and a line longer than C{maxLine} becomes
+    C{maxLine}-sized pieces (counted in C{splitLines}; nothing is lost).
+
+    A partial line is held until its LF arrives, but never more than
+    C{maxLine} bytes of it: a client sending 10 MB with no newline costs
+    C{maxLine} bytes of memory, not 10 MB.
+    """
+
+    def __init__(self, maxLine: int) -> None:
+        self.maxLine = maxLine
+        self.splitLines = 0
+        self._partial = b""
+        self._splitting = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._partial:
+            data = self._partial + data
+        last = data.rfind(b"\n")
+        if last < 0:
+            self._partial = data
+            return self._pieces() if len(data) > self.maxLine else []
+        self._partial = data[last + 1 :]
+        self._splitting = False
+        complete = data[:last]
+        if b"\r" in complete:
+            complete = (complete + b"\n").replace(b"\r\n", b"\n")[:-1]
+        lines = complete.split(b"\n")
+        if b"" in lines:
+            lines = list(filter(None, lines))
+        if len(complete) > self.maxLine and max(map(len, lines), default=0) > self.maxLine:
+            lines = self._splitLong(lines)
+        if len(self._partial) > self.maxLine:
+            lines.extend(self._pieces())
+        return lines
+
+    def finish(self) -> list[bytes]:
+        """
+        The unterminated last line, when the connection ends.
+        """
+        partial, self._partial = self._partial, b""
+        if partial.endswith(b"\r"):
+            partial = partial[:-1]
+        return self._splitLong([partial]) if partial else []
+
+    def _pieces(self) -> list[bytes]:
+        """
+        Emit the held partial line in full C{maxLine} pieces, always keeping
+        at least one byte back so that a final CR is still seen before its LF.
+        """
+        size = self.maxLine
+        data = self._partial
+        cut = ((len(data) - 1) // size) * size
+        self._partial = data[cut:]
+        if not cut:
+            return []
+        if not self._splitting:
+            self._splitting = True
+            self.splitLines += 1
+        return [data[i : i + size] for i in range(0, cut, size)]
+
+    def _splitLong(self, lines: list[bytes]) -> list[bytes]:
+        size = self.maxLine
+        out: list[bytes] = []
+        for line in lines:
+            if len(line) > size:
+                self.splitLines += 1
+                out.extend(line[i : i + size] for i in range(0, len(line), size))
+            else:
+                out.append(line)
+        return out
+
+
+def splitDatagram(data: bytes, maxLine: int) -> tuple[list[bytes], int]:
+    """
+    Lines of one datagram, which is complete in itself: its last line needs
+    no LF.  Returns the lines and how many were split for being too long.
+    """
+    splitter = LineSplitter(maxLine)
+    lines = splitter.feed(data)
+    lines.extend(splitter.finish())
+    return lines, splitter.splitLines

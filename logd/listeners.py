@@ -1,0 +1,228 @@
+"""
+Listeners: the services that own the listening sockets.
+
+Binding happens in C{privilegedStartService}, before twistd drops
+privileges and before the reactor runs, so a port in use is a one-line
+start-up error rather than a traceback at run time.
+
+Stopping is where nothing may be lost.  A stream listener first accepts
+whatever connections are still queued in the kernel, stops listening, then
+keeps reading every open connection until its client closes it or it has
+been quiet for C{IDLE_SECONDS} (C{DRAIN_SECONDS} at most in all); partial
+lines are recorded as the connections close.  A datagram listener reads its
+socket until it is empty.  The service's stop Deferred fires only then, so
+the sinks, which stop after the listeners, see every byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from logd.config import ListenerConfig
+from logd.errors import StartupError
+from logd.protocols import ListenerFactory, buildDatagramProtocol
+
+IDLE_SECONDS = 0.5
+DRAIN_SECONDS = 5.0
+POLL_SECONDS = 0.05
+MAX_DATAGRAM = 65535
+"""Twisted's default of 8192 silently truncates larger datagrams."""
+
+
+def _claimSocketPath(name: str, path: str, kind: int) -> None:
+    """
+    Make way for a Unix socket at C{path}: a socket file nobody listens on
+    is left over from an earlier run and is removed; a live one is in use.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return
+
+    if not stat.S_ISSOCK(st.st_mode):
+        raise StartupError(f"listener {name!r}: {path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, kind)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)
+        return
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ECONNREFUSED):
+            return
+        raise StartupError(f"listener {name!r}: cannot check {path}: {e.strerror}") from None
+    finally:
+        probe.close()
+    raise StartupError(f"listener {name!r}: {path} is in use by another process")
+
+
+def _describeFailure(error: BaseException) -> str:
+    if isinstance(error, CannotListenError) and error.socketError is not None:
+        inner = error.socketError
+        return getattr(inner, "strerror", None) or str(inner)
+    return getattr(error, "strerror", None) or str(error)
+
+
+class _ListenerService(Service):
+    log = Logger()
+
+    def __init__(self, config: ListenerConfig, factory: ListenerFactory, reactor: Any) -> None:
+        self.name = f"listener/{config.name}"
+        self.config = config
+        self.factory = factory
+        self.reactor = reactor
+        self.port: IListeningPort | None = None
+
+
+    def privilegedStartService(self) -> None:
+        try:
+            self.port = self._listen()
+        except StartupError:
+            raise
+        except Exception as e:
+            raise StartupError(
+                f"listener {self.config.name!r}: cannot listen on {self.config.endpoint}: {_describeFailure(e)}"
+            ) from None
+        self.log.info("listener {name!r}: listening on {endpoint}", name=self.config.name, endpoint=self.config.endpoint)
+        Service.privilegedStartService(self)
+
+    def startService(self) -> None:
+        if self.port is None:
+            self.privilegedStartService()
+        Service.startService(self)
+
+    def _listen(self) -> IListeningPort:
+        raise NotImplementedError()
+
+
+class StreamListenerService(_ListenerService):
+    """
+    A listener on any stream endpoint Twisted's C{serverFromString} accepts.
+    """
+
+    def _listen(self) -> IListeningPort:
+        if self.config.unixPath:
+            _claimSocketPath(self.config.name, self.config.unixPath, socket.SOCK_STREAM)
+        endpoint = serverFromString(self.reactor, self.config.endpoint)
+        result: list[Any] = []
+        endpoint.listen(self.factory).addBoth(result.append)
+        if not result:
+            raise StartupError(f"listener {self.config.name!r}: {self.config.endpoint} did not bind at once")
+        if isinstance(result[0], Failure):
+            result[0].raiseException()
+        return result[0]
+
+    def stopService(self) -> Deferred:
+        Service.stopService(self)
+        if self.port is None:
+            return succeed(None)
+        port, self.port = self.port, None
+        self._acceptQueued(port)
+        stopped = Deferred.fromCoroutine(self._stop(port))
+        return stopped
+
+    def _acceptQueued(self, port: IListeningPort) -> None:
+        """
+        Connections the kernel has queued but we have not accepted yet would
+        be reset when the socket closes: accept them first, so their data is
+        read like any other's.
+        """
+        doRead = getattr(port, "doRead", None)
+        if doRead is None:
+            return
+        for _ in range(100):
+            before = len(self.factory.connections)
+            doRead()
+            if len(self.factory.connections) == before:
+                break
+
+    async def _stop(self, port: IListeningPort) -> None:
+        await port.stopListening()
+        await self._drain()
+
+    async def _drain(self) -> None:
+        clock = self.reactor
+        deadline = clock.seconds() + DRAIN_SECONDS
+        seen: dict[Any, tuple[int, float]] = {}
+        while self.factory.connections:
+            now = clock.seconds()
+            for connection in list(self.factory.connections):
+                count = connection.bytesReceived
+                last = seen.get(connection)
+                if last is None or last[0] != count or self.factory.router.paused:
+                    seen[connection] = (count, now)
+                elif now - last[1] >= IDLE_SECONDS or now >= deadline:
+                    connection.transport.loseConnection()
+            if now >= deadline + 1.0:
+                for connection in list(self.factory.connections):
+                    connection.transport.abortConnection()
+            await _later(clock, POLL_SECONDS)
+
+
+def _later(clock: Any, seconds: float) -> Deferred:
+    d: Deferred = Deferred()
+    clock.callLater(seconds, d.callback, None)
+    return d
+
+
+class DatagramListenerService(_ListenerService):
+    """
+    A UDP or Unix datagram listener.  Datagram sockets cannot be paused:
+    when a sink is full, what it cannot take is counted as dropped.
+    """
+
+    def __init__(self, config: ListenerConfig, factory: ListenerFactory, reactor: Any) -> None:
+        super().__init__(config, factory, reactor)
+        self.protocol = buildDatagramProtocol(factory)
+
+    def _listen(self) -> IListeningPort:
+        if self.config.kind == "udp":
+            port, interface = self.config.address
+            return self.reactor.listenUDP(port, self.protocol, interface=interface, maxPacketSize=MAX_DATAGRAM)
+        path, mode = self.config.address
+        _claimSocketPath(self.config.name, path, socket.SOCK_DGRAM)
+        return self.reactor.listenUNIXDatagram(path, self.protocol, maxPacketSize=MAX_DATAGRAM, mode=mode)
+
+    def stopService(self) -> Deferred | None:
+        Service.stopService(self)
+        if self.port is None:
+            return None
+        port, self.port = self.port, None
+        self._readUntilEmpty(port)
+        stopped = port.stopListening()
+        if self.config.kind == "unixgram":
+            try:
+                os.unlink(self.config.address[0])
+            except OSError:
+                pass
+        return stopped
+
+    def _readUntilEmpty(self, port: Any) -> None:
+        """
+        Take what is still queued on the socket: the reactor may not get
+        another turn at it before the port closes.
+        """
+        sock = getattr(port, "socket", None)
+        if sock is None:
+            return
+        while True:
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.protocol.datagramReceived(data, addr if addr else None)

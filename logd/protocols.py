@@ -1,0 +1,231 @@
+"""
+Protocols: what a listener does with the bytes it reads.
+
+C{raw} records every chunk (or datagram) as it came; C{line} cuts the stream
+into lines.  Both hand whole batches to the listener's router.  A custom
+protocol is any Twisted protocol class; it records messages with
+C{self.factory.emit(messages, peer)}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.protocols.policies import ProtocolWrapper
+from twisted.python.failure import Failure
+
+from logd.config import ListenerConfig
+from logd.framing import LineSplitter, TelnetFilter, splitDatagram
+from logd.records import Batch, formatPeer
+from logd.routing import Router
+
+
+class ListenerFactory(Factory):
+    """
+    Builds one listener's protocols, is what custom protocols call to record
+    messages, and keeps track of open connections so that a stop can drain
+    them.
+
+    @ivar connections: the open connections, each with a C{bytesReceived}
+        count and a C{finish()} that records any partial message.
+    """
+
+    noisy = False
+
+    def __init__(self, config: ListenerConfig, router: Router, clock: IReactorTime) -> None:
+        self.config = config
+        self.name = config.name
+        self.router = router
+        self.clock = clock
+        self.connections: set[Any] = set()
+        if config.protocolClass is not None:
+            self.protocol = config.protocolClass
+        else:
+            self.protocol = STREAM_PROTOCOLS[config.protocol]
+
+    def buildProtocol(self, addr: IAddress) -> Protocol:
+        protocol = Factory.buildProtocol(self, addr)
+        if isinstance(protocol, StreamProtocol):
+            return protocol
+        return _Tracked(self, protocol)
+
+    def emit(self, messages: Sequence[bytes], peer: IAddress | tuple | str | None = None) -> None:
+        """
+        Record C{messages} (a sequence of bytes, one per record) as received
+        now from C{peer}: the public API for custom protocols.
+        """
+        if messages:
+            peerText = peer if isinstance(peer, str) else formatPeer(peer)
+            self.router.route(Batch(self.clock.seconds(), self.name, peerText, messages))
+
+    # Connection tracking, named as policies.WrappingFactory names it.
+
+    def registerProtocol(self, connection: Any) -> None:
+        self.connections.add(connection)
+        self.router.addProducer(connection.transport)
+
+    def unregisterProtocol(self, connection: Any) -> None:
+        self.connections.discard(connection)
+        self.router.removeProducer(connection.transport)
+
+
+class StreamProtocol(Protocol):
+    """
+    The base of the built-in stream protocols: peer formatting, the banner,
+    connection tracking and batch emission.
+    """
+
+    factory: ListenerFactory
+    bytesReceived = 0
+
+    def connectionMade(self) -> None:
+        self.peer = formatPeer(self.transport.getPeer())
+        self.factory.registerProtocol(self)
+        if self.factory.config.banner:
+            self.transport.write(self.factory.config.banner)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytesReceived += len(data)
+        self.chunkReceived(data)
+
+    def chunkReceived(self, data: bytes) -> None:
+        raise NotImplementedError()
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.finish()
+        self.factory.unregisterProtocol(self)
+
+    def finish(self) -> None:
+        """
+        Record whatever partial message is held.  Called when the connection
+        ends, however it ends.
+        """
+
+    def emit(self, messages: Sequence[bytes]) -> None:
+        if messages:
+            factory = self.factory
+            factory.router.route(Batch(factory.clock.seconds(), factory.name, self.peer, messages))
+
+
+class RawProtocol(StreamProtocol):
+    """
+    Every chunk read is one record: concatenating a connection's unescaped
+    messages gives back its byte stream exactly.
+    """
+
+    def chunkReceived(self, data: bytes) -> None:
+        self.emit((data,))
+
+
+class LineProtocol(StreamProtocol):
+    """
+    LF-delimited lines, with telnet commands removed.
+
+    The fast path parses a whole chunk into a batch of lines.  A subclass
+    may still override L{lineReceived}, as with Twisted's C{LineReceiver};
+    its lines are then passed to it one call each instead.
+    """
+
+    def connectionMade(self) -> None:
+        self._telnet = TelnetFilter()
+        self._lines = LineSplitter(self.factory.config.maxLine)
+        self._perLine = type(self).lineReceived is not LineProtocol.lineReceived
+        super().connectionMade()
+
+    def chunkReceived(self, data: bytes) -> None:
+        lines = self._lines.feed(self._telnet.feed(data))
+        if lines:
+            self.linesReceived(lines)
+
+    def finish(self) -> None:
+        lines = self._lines.feed(self._telnet.finish())
+        lines.extend(self._lines.finish())
+        if lines:
+            self.linesReceived(lines)
+        self.factory.router.stats.splitLines += self._lines.splitLines
+        self._lines.splitLines = 0
+
+    def linesReceived(self, lines: list[bytes]) -> None:
+        if self._perLine:
+            for line in lines:
+                self.lineReceived(line)
+        else:
+            self.emit(lines)
+
+    def lineReceived(self, line: bytes) -> None:
+        """
+        Override to handle lines one at a time; the default records them
+        in batches without calling this.
+        """
+        self.emit((line,))
+
+
+STREAM_PROTOCOLS: dict[str, type[StreamProtocol]] = {"raw": RawProtocol, "line": LineProtocol}
+
+
+class _Tracked(ProtocolWrapper):
+    """
+    Wraps a custom protocol so that a stop can see its traffic and wait for
+    it to close, as it does for the built-in ones.
+    """
+
+    bytesReceived = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytesReceived += len(data)
+        self.wrappedProtocol.dataReceived(data)
+
+    def finish(self) -> None:
+        pass
+
+
+class RawDatagramProtocol(DatagramProtocol):
+    """
+    Every datagram is one record.
+    """
+
+    noisy = False
+
+    def __init__(self, factory: ListenerFactory) -> None:
+        self.factory = factory
+        self.datagrams = 0
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        self.datagrams += 1
+        if data:
+            self.factory.emit((data,), addr)
+
+
+class LineDatagramProtocol(RawDatagramProtocol):
+    """
+    A datagram holds one or more lines; the last needs no LF.
+    """
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        self.datagrams += 1
+        lines, split = splitDatagram(data, self.factory.config.maxLine)
+        self.factory.router.stats.splitLines += split
+        if lines:
+            self.factory.emit(lines, addr)
+
+
+DATAGRAM_PROTOCOLS: dict[str, type[RawDatagramProtocol]] = {
+    "raw": RawDatagramProtocol,
+    "line": LineDatagramProtocol,
+}
+
+
+def buildDatagramProtocol(factory: ListenerFactory) -> DatagramProtocol:
+    """
+    Datagram sockets have no factory; their protocol is built once, and a
+    custom one gets the listener's factory as C{.factory} so that it can
+    call C{self.factory.emit} like a stream protocol does.
+    """
+    config = factory.config
+    if config.protocolClass is not None:
+        protocol = config.protocolClass()
+        protocol.factory = factory
+        return protocol
+    return DATAGRAM_PROTOCOLS[config.protocol](factory)

@@ -1,0 +1,122 @@
+"""
+Routing: from a listener's batches to its sinks, and backpressure back.
+
+Each listener has one L{Router}.  The router hands every batch to each of
+the listener's sinks and watches them: while any of them is over its buffer
+limit, the router pauses every connection of the listener (TCP and Unix
+stream transports are push producers), so a flood is held in the clients'
+and the kernel's buffers rather than in logd's memory.  Datagram sockets
+cannot be paused; what a full sink must refuse from them is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from zope.interface import Interface
+
+from twisted.internet.interfaces import IPushProducer
+
+from logd.records import Batch
+
+
+class ISink(Interface):
+    """
+    Where routed batches go.  A sink formats, buffers and writes them.
+    """
+
+    def write(batch: Batch) -> None:
+        """
+        Accept a batch.  Never raises: a failing sink keeps the data
+        buffered and retries.
+        """
+
+    def isFull() -> bool:
+        """
+        Whether the sink's buffer is over its limit.
+        """
+
+    def addPressureObserver(observer: "IPressureObserver") -> None:
+        """
+        Tell C{observer} when the buffer goes over its limit and when it has
+        drained again.
+        """
+
+
+class IPressureObserver(Interface):
+    def sinkFull(sink: ISink) -> None:
+        """The sink's buffer went over its limit."""
+
+    def sinkDrained(sink: ISink) -> None:
+        """The sink's buffer is back under its limit."""
+
+
+@dataclass
+class ListenerStats:
+    """
+    What one listener received and what it could not deliver, by reason.
+    """
+
+    records: int = 0
+    splitLines: int = 0
+    droppedSinkFull: int = 0
+
+
+class Router:
+    """
+    Fan one listener's batches out to its sinks, and pause the listener's
+    connections while any of those sinks is full.
+
+    @ivar canPause: whether the listener's transports can be paused; a
+        datagram listener's cannot, so a full sink drops (and counts) what
+        it would have buffered.
+    """
+
+    def __init__(self, sinks: Iterable[ISink], stats: ListenerStats, canPause: bool) -> None:
+        self.sinks = tuple(sinks)
+        self.stats = stats
+        self.canPause = canPause
+        self._producers: set[IPushProducer] = set()
+        self._full: set[ISink] = set()
+        for sink in self.sinks:
+            sink.addPressureObserver(self)
+            if sink.isFull():
+                self._full.add(sink)
+
+    @property
+    def paused(self) -> bool:
+        return bool(self._full)
+
+    def route(self, batch: Batch) -> None:
+        self.stats.records += len(batch.messages)
+        if self._full and not self.canPause:
+            for sink in self.sinks:
+                if sink in self._full:
+                    self.stats.droppedSinkFull += len(batch.messages)
+                else:
+                    sink.write(batch)
+            return
+        for sink in self.sinks:
+            sink.write(batch)
+
+    def addProducer(self, producer: IPushProducer) -> None:
+        self._producers.add(producer)
+        if self._full:
+            producer.pauseProducing()
+
+    def removeProducer(self, producer: IPushProducer) -> None:
+        self._producers.discard(producer)
+
+    def sinkFull(self, sink: ISink) -> None:
+        wasPaused = bool(self._full)
+        self._full.add(sink)
+        if not wasPaused and self.canPause:
+            for producer in list(self._producers):
+                producer.pauseProducing()
+
+    def sinkDrained(self, sink: ISink) -> None:
+        self._full.discard(sink)
+        if not self._full and self.canPause:
+            for producer in list(self._producers):
+                producer.resumeProducing()

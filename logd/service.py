@@ -1,0 +1,111 @@
+"""
+Service assembly: one configuration in, one L{LogdService} out.
+
+Sinks start before listeners and stop after them.  C{MultiService} starts
+its children in order but stops them all at once, so L{LogdService} stops
+its listeners first, waits until they have drained, and only then stops the
+sinks, which flush and close.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.logger import Logger
+
+from logd.config import Config, SinkConfig
+from logd.formats import makeFormatter
+from logd.listeners import DatagramListenerService, StreamListenerService
+from logd.protocols import ListenerFactory
+from logd.routing import ListenerStats, Router
+from logd.sinks import BufferedSink, FileSink, StdoutSink
+
+
+class LogdService(MultiService):
+    """
+    All of logd: the sinks, then the listeners, plus the SIGHUP handler that
+    reopens the files (twistd installs none, and the default action of
+    SIGHUP would kill the process).
+    """
+
+    log = Logger()
+
+    def __init__(self, sinks: list[BufferedSink], listeners: list[Service], reactor: Any) -> None:
+        super().__init__()
+        self.sinks = sinks
+        self.listeners = listeners
+        self.reactor = reactor
+        self._previousHUP: Any = None
+        for child in [*sinks, *listeners]:
+            child.setServiceParent(self)
+
+    def startService(self) -> None:
+        super().startService()
+        self._previousHUP = signal.signal(signal.SIGHUP, self._onHUP)
+        self.log.info("logd started: {n} listeners, {m} sinks", n=len(self.listeners), m=len(self.sinks))
+
+    def _onHUP(self, signum: int, frame: Any) -> None:
+        self.reactor.callFromThread(self.reopen)
+
+    def reopen(self) -> None:
+        self.log.info("SIGHUP: reopening file sinks")
+        for sink in self.sinks:
+            sink.reopen()
+
+    def stopService(self) -> Deferred:
+        Service.stopService(self)
+        if self._previousHUP is not None:
+            signal.signal(signal.SIGHUP, self._previousHUP)
+            self._previousHUP = None
+        listenersStopped = gatherResults(
+            [Deferred.fromCoroutine(_stop(listener)) for listener in self.listeners], consumeErrors=True
+        )
+
+        def stopSinks(_: object) -> None:
+            for sink in self.sinks:
+                sink.stopService()
+            for listener in self.listeners:
+                stats = listener.factory.router.stats
+                self.log.info(
+                    "listener {name!r}: {records} records, {split} long lines split, "
+                    "{dropped} dropped because a sink was full",
+                    name=listener.config.name,
+                    records=stats.records,
+                    split=stats.splitLines,
+                    dropped=stats.droppedSinkFull,
+                )
+
+        return listenersStopped.addBoth(stopSinks)
+
+
+async def _stop(service: Service) -> None:
+    result = service.stopService()
+    if isinstance(result, Deferred):
+        await result
+
+
+def makeSink(config: SinkConfig, reactor: Any, formatters: dict[str, Any], stdoutFD: int) -> BufferedSink:
+    formatter = formatters.setdefault(config.format, makeFormatter(config.format))
+    if config.type == "file":
+        return FileSink(config, formatter, reactor)
+    return StdoutSink(config, formatter, reactor, stdoutFD)
+
+
+def buildService(config: Config, reactor: Any, stdoutFD: int = 1) -> LogdService:
+    """
+    Wire a checked configuration into services; nothing is bound or opened
+    until the service starts.
+    """
+    formatters: dict[str, Any] = {}
+    sinks = {name: makeSink(sinkConfig, reactor, formatters, stdoutFD) for name, sinkConfig in config.sinks.items()}
+    listeners: list[Service] = []
+    for listenerConfig in config.listeners:
+        stream = listenerConfig.kind == "stream"
+        router = Router([sinks[name] for name in listenerConfig.sinks], ListenerStats(), canPause=stream)
+        factory = ListenerFactory(listenerConfig, router, reactor)
+        serviceClass = StreamListenerService if stream else DatagramListenerService
+        listeners.append(serviceClass(listenerConfig, factory, reactor))
+    return LogdService(list(sinks.values()), listeners, reactor)

@@ -1,0 +1,433 @@
+"""
+Sinks: format, buffer, write.
+
+A sink formats each batch into one bytes object, appends it to a buffer and
+writes the buffer out in one system call at the end of the reactor
+iteration (or sooner, once a megabyte has piled up): when the reactor goes
+idle, everything received is on its way to disk, so C{tail -f} sees a line
+within milliseconds, and under load one write carries many batches.
+
+A sink that cannot write keeps what it has, logs the failure once per
+episode, retries every second, and tells its routers when its buffer passes
+the configured limit so they can pause their connections.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+from typing import Callable
+
+from zope.interface import implementer
+
+from twisted.application.service import Service
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from logd.config import Rotation, SinkConfig
+from logd.errors import StartupError
+from logd.formats import Formatter
+from logd.records import Batch
+from logd.routing import IPressureObserver, ISink
+
+FLUSH_AT = 1024 * 1024
+"""Write at once, rather than at the end of the iteration, past this many buffered bytes."""
+
+RETRY_SECONDS = 1.0
+"""How often a failing sink tries again, and how often a file sink checks that its file is still there."""
+
+
+@implementer(ISink)
+class BufferedSink(Service):
+    """
+    What every sink shares: the buffer, the flush schedule, the failure
+    episodes and the pressure signal.  Subclasses say how bytes get out with
+    L{_writeSome}.
+    """
+
+    log = Logger()
+
+    def __init__(self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime) -> None:
+        self.name = f"sink/{config.name}"
+        self.sinkName = config.name
+        self.config = config
+        self.formatter = formatter
+        self.reactor = reactor
+        self.limit = config.buffer
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._flushCall = None
+        self._observers: list[IPressureObserver] = []
+        self._full = False
+        self._failure: str | None = None
+        self.bytesWritten = 0
+
+    # ISink
+
+    def write(self, batch: Batch) -> None:
+        data = self.formatter(batch)
+        if not data:
+            return
+        self._buffer.append(data)
+        self._buffered += len(data)
+        if self._buffered >= FLUSH_AT and self._failure is None:
+            self.flush()
+        elif self._flushCall is None:
+            self._flushCall = self.reactor.callLater(0, self._scheduledFlush)
+        if self._buffered > self.limit and not self._full:
+            self._full = True
+            for observer in list(self._observers):
+                observer.sinkFull(self)
+
+    def isFull(self) -> bool:
+        return self._full
+
+    def addPressureObserver(self, observer: IPressureObserver) -> None:
+        self._observers.append(observer)
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    # flushing
+
+    def _scheduledFlush(self) -> None:
+        self._flushCall = None
+        self.flush()
+
+    def flush(self) -> None:
+        """
+        Write out as much of the buffer as the destination takes now.
+        """
+        if not self._buffer:
+            return
+        data = b"".join(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        try:
+            written = self._writeSome(data)
+        except OSError as e:
+            written = getattr(e, "written", 0)
+            self._failed(e)
+        else:
+            self._recovered()
+        self.bytesWritten += written
+        rest = data[written:]
+        self._buffer = [rest] if rest else []
+        self._buffered = len(rest)
+        if self._full and self._buffered <= self.limit // 2:
+            self._full = False
+            for observer in list(self._observers):
+                observer.sinkDrained(self)
+
+    def _writeSome(self, data: bytes) -> int:
+        """
+        Write from C{data}; return how much was written.  An C{OSError}
+        means the destination failed; its C{written} attribute, if any, says
+        how much got out before it did.
+        """
+        raise NotImplementedError()
+
+    # failure episodes
+
+    def _failed(self, error: OSError) -> None:
+        if self._failure is None:
+            self._failure = str(error)
+            self.log.error(
+                "sink {sink!r}: write failed: {error}; keeping {buffered} bytes and retrying every {retry}s",
+                sink=self.sinkName,
+                error=self._failure,
+                buffered=self._buffered,
+                retry=RETRY_SECONDS,
+            )
+            self.reactor.callLater(RETRY_SECONDS, self._retry)
+
+    def _retry(self) -> None:
+        if not self.running:
+            return
+        self._reopenAfterFailure()
+        self.flush()
+        if self._failure is not None:
+            self.reactor.callLater(RETRY_SECONDS, self._retry)
+
+    def _reopenAfterFailure(self) -> None:
+        """
+        A chance to get a fresh destination before retrying.
+        """
+
+    def _recovered(self) -> None:
+        if self._failure is not None:
+            self.log.info("sink {sink!r}: writing again after: {error}", sink=self.sinkName, error=self._failure)
+            self._failure = None
+
+    # lifecycle
+
+    def stopService(self) -> None:
+        Service.stopService(self)
+        if self._flushCall is not None and self._flushCall.active():
+            self._flushCall.cancel()
+        self._flushCall = None
+        self.flush()
+        if self._buffered:
+            self.log.error(
+                "sink {sink!r}: stopping with {buffered} bytes not written: {error}",
+                sink=self.sinkName,
+                buffered=self._buffered,
+                error=self._failure,
+            )
+
+    def reopen(self) -> None:
+        """
+        Called on SIGHUP.  Only files have something to reopen.
+        """
+
+
+def _writeAll(fd: int, data: bytes) -> int:
+    """
+    Write all of C{data} to a blocking descriptor, or raise an C{OSError}
+    carrying how much was written before the failure.
+    """
+    view = memoryview(data)
+    written = 0
+    while written < len(data):
+        try:
+            written += os.write(fd, view[written:])
+        except InterruptedError:
+            continue
+        except OSError as e:
+            e.written = written  # type: ignore[attr-defined]
+            raise
+    return written
+
+
+class FileSink(BufferedSink):
+    """
+    Append to a file, rotating by size if configured.
+
+    The file is opened in append mode, so another writer (or a logrotate
+    C{copytruncate}) cannot make us write over data.  Once a second the sink
+    checks that the path still names the file it has open, and reopens it if
+    the file was deleted or replaced.
+    """
+
+    def __init__(self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime) -> None:
+        super().__init__(config, formatter, reactor)
+        assert config.path is not None
+        self.path = config.path
+        self.rotation: Rotation | None = config.rotate
+        self._fd: int | None = None
+        self._fileSize = 0
+        self._check = LoopingCall(self._checkFile)
+        self._check.clock = reactor
+
+
+    def privilegedStartService(self) -> None:
+        try:
+            self._open()
+        except OSError as e:
+            raise StartupError(f"sink {self.sinkName!r}: cannot open {self.path}: {e.strerror}") from None
+        Service.privilegedStartService(self)
+
+    def startService(self) -> None:
+        if self._fd is None:
+            self.privilegedStartService()
+        Service.startService(self)
+        self._check.start(RETRY_SECONDS, now=False)
+
+    def stopService(self) -> None:
+        if self._check.running:
+            self._check.stop()
+        super().stopService()
+        self._close()
+
+    def _open(self) -> None:
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._fd = fd
+        self._fileSize = os.fstat(fd).st_size
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def reopen(self) -> None:
+        """
+        Flush into the old file, then open the path again: after logrotate
+        has moved the file away, new records go to a new file.
+        """
+        self.flush()
+        self._close()
+        try:
+            self._open()
+        except OSError as e:
+            self._failed(e)
+
+    def _reopenAfterFailure(self) -> None:
+        self._close()
+        try:
+            self._open()
+        except OSError:
+            pass
+
+    def _checkFile(self) -> None:
+        if self._fd is None or self._failure is not None:
+            return
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            current = None
+        opened = os.fstat(self._fd)
+        if current is None or (current.st_ino, current.st_dev) != (opened.st_ino, opened.st_dev):
+            self.log.warn("sink {sink!r}: {path} was removed or replaced; reopening it", sink=self.sinkName, path=self.path)
+            self.reopen()
+
+    def _writeSome(self, data: bytes) -> int:
+        if self._fd is None:
+            self._open()
+        if self.rotation is None:
+            written = _writeAll(self._fd, data)
+            self._fileSize += written
+            return written
+        return self._writeRotating(data)
+
+    def _writeRotating(self, data: bytes) -> int:
+        """
+        Write whole records, rotating before a write that would take the
+        file past C{maxBytes}, unless the file is empty: a record bigger
+        than C{maxBytes} gets a file of its own.  Records are LF-terminated
+        lines, so record boundaries are LFs.
+        """
+        maxBytes = self.rotation.maxBytes
+        done = 0
+        total = len(data)
+        try:
+            while done < total:
+                room = maxBytes - self._fileSize
+                if total - done <= room:
+                    cut = total
+                else:
+                    cut = data.rfind(b"\n", done, done + max(room, 0)) + 1
+                    if cut <= done:
+                        if self._fileSize:
+                            self._rotate()
+                            continue
+                        cut = data.find(b"\n", done) + 1 or total
+                self._fileSize += _writeAll(self._fd, data[done:cut])
+                done = cut
+        except OSError as e:
+            e.written = done + getattr(e, "written", 0)  # type: ignore[attr-defined]
+            raise
+        return done
+
+    def _rotate(self) -> None:
+        """
+        C{all.log} becomes C{all.log.1}, C{.1} becomes C{.2}, and so on up to
+        C{keep}; the oldest falls off the end.
+        """
+        keep = self.rotation.keep
+        self._close()
+        for n in range(keep - 1, 0, -1):
+            source = f"{self.path}.{n}"
+            if os.path.exists(source):
+                os.replace(source, f"{self.path}.{n + 1}")
+        os.replace(self.path, f"{self.path}.1")
+        self._open()
+
+
+class StdoutSink(BufferedSink):
+    """
+    Write to standard output without ever blocking the reactor.
+
+    twistd replaces C{sys.stdout} once its logging starts, so the sink takes
+    its own descriptor for fd 1 when it is made.  If that is a pipe or a
+    terminal, it opens its own non-blocking file description for it (setting
+    O_NONBLOCK on fd 1 itself would change it for everyone sharing it); a
+    socket (the journal) gets per-call non-blocking sends; a regular file
+    never blocks anyway.  When the reader is slow, the buffer grows to its
+    limit and the routers pause their connections.
+    """
+
+    def __init__(
+        self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime, fd: int = 1
+    ) -> None:
+        super().__init__(config, formatter, reactor)
+        self._sendSome: Callable[[bytes], int] = self._openStdout(fd)
+        self._waiting = False
+
+
+    def _openStdout(self, fd: int) -> Callable[[bytes], int]:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+            try:
+                self._fd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                pass
+            else:
+                return self._writeNonBlocking
+        self._fd = os.dup(fd)
+        os.set_inheritable(self._fd, False)
+        if stat.S_ISSOCK(mode):
+            self._socket = socket.socket(fileno=self._fd)
+            return self._sendNonBlocking
+        return lambda data: _writeAll(self._fd, data)
+
+    def _writeNonBlocking(self, data: bytes) -> int:
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+
+    def _sendNonBlocking(self, data: bytes) -> int:
+        try:
+            return self._socket.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return 0
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def _writeSome(self, data: bytes) -> int:
+        written = self._sendSome(data)
+        if written < len(data) and not self._waiting and self.running:
+            self._waiting = True
+            self.reactor.addWriter(self)
+        return written
+
+    # IWriteDescriptor, so the reactor tells us when the reader has caught up.
+
+    def doWrite(self) -> None:
+        self._waiting = False
+        self.reactor.removeWriter(self)
+        self.flush()
+
+    def logPrefix(self) -> str:
+        return f"sink {self.sinkName}"
+
+    def connectionLost(self, reason: object) -> None:
+        self._waiting = False
+
+    def stopService(self) -> None:
+        if self._waiting:
+            self.reactor.removeWriter(self)
+            self._waiting = False
+        # Whatever a slow reader has not taken yet is written blocking now:
+        # at shutdown, losing lines is worse than waiting for the reader.
+        Service.stopService(self)
+        if self._flushCall is not None and self._flushCall.active():
+            self._flushCall.cancel()
+        self._flushCall = None
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer, self._buffered = [], 0
+            os.set_blocking(self._fd, True)
+            try:
+                _writeAll(self._fd, data)
+            except OSError as e:
+                self.log.error("sink {sink!r}: {n} bytes not written at stop: {e}", sink=self.sinkName, n=len(data), e=e)

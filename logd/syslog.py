@@ -1,0 +1,576 @@
+"""
+Syslog: parsing RFC 5424 and RFC 3164 messages, and RFC 6587 stream framing.
+
+Pure Python, no Twisted: the protocols hand this module the bytes they read.
+Everything here runs once per message on the hot path, so the parsers are a
+few compiled regular expressions matched against the whole message, and the
+framer works on whole chunks with C{bytes.find}/C{split}; no Python loop walks
+characters (except over structured data, when a message carries some).
+
+Both L{parse} and L{SyslogFramer} accept any bytes whatsoever without raising:
+a syslog port is open to the network, and one malformed sender must not cost
+the daemon the messages of everybody else.
+
+Decisions where the RFCs leave room, in one place:
+
+  - Facility names for codes 12 to 15 are rsyslog's (C{ntp}, C{audit},
+    C{alert}, C{clock}: RFC 5424 table 1 calls them NTP, log audit, log alert
+    and clock daemon), not C{security}/C{console}/C{solaris-cron}: glibc and
+    util-linux C{logger} already use C{security} as an alias of C{auth} (4),
+    so naming 13 that would make one word mean two facilities.
+  - A message with no PRI at all is not a parse error: RFC 3164 4.3.3 tells a
+    relay to give it PRI 13 (user.notice).  A malformed PRI (C{<192>},
+    C{<1a>}, C{<>}, C{<01>}, C{<} with no C{>}) is one.
+  - A message that starts like RFC 5424 (C{<PRI>1 } then C{-} or a date) but
+    breaks the grammar later is a parse error, not a BSD message whose text
+    happens to start with "1 ": a truncated or mangled 5424 header is far more
+    likely than a BSD sender whose text starts that way.  Such a message keeps
+    the facility and severity of its (valid) PRI.
+  - RFC 5424 header fields should be printable US-ASCII.  Any byte other than
+    space and the C0/DEL control characters is accepted, and the fields are
+    decoded as UTF-8 with C{errors="backslashreplace"}: a sender with a
+    non-ASCII hostname is misconfigured, but its messages are still worth
+    keeping with their header, and nothing can fail to decode.  The field
+    length limits (255/48/128/32) are not enforced, for the same reason.
+  - RFC 5424 timestamps are checked for shape (ranges of each number, leap
+    second C{:60}, upper-case C{T} and C{Z}, numeric offset) but not for
+    calendar validity, and are kept as sent.  Up to 9 fraction digits are
+    accepted (the RFC says 6) because Go's RFC3339Nano and others send 9.
+  - Repeated SD-IDs are merged; a repeated PARAM-NAME (allowed by RFC 5424)
+    keeps its last value.  A C{]} inside a quoted value is accepted even
+    unescaped, since the quotes already delimit the value.
+  - The UTF-8 BOM is removed from RFC 5424 MSG only; in a BSD message it has
+    no defined meaning and the bytes are kept exactly.
+  - BSD timestamps: C{Mmm dd hh:mm:ss} with the day space-padded, zero-padded
+    or bare (C{Nov  6}, C{Nov 06}, C{Nov 6}); an RFC 3339 timestamp (rsyslog's
+    forwarding format) is accepted in its place.
+  - After a BSD timestamp, a token followed by a space is the HOSTNAME unless
+    it ends with C{:} or contains C{[}, in which case it is the TAG of a
+    local-socket message (glibc C{syslog()}, C{logger -u}) which carries no
+    hostname.  A lone token at the end of the message is not a hostname (it
+    is the message text), as rsyslog decides.
+  - The TAG is only recognised as C{TAG:} or C{TAG[PID]} (optionally followed
+    by C{:}) followed by a space or the end: a first word of free text is not
+    taken for a program name.  With a PRI but no timestamp (Python's
+    C{SysLogHandler} sends C{<14>text}), the TAG is still recognised, so a
+    C{"%(name)s: %(message)s"} formatter gives C{app_name}; no HOSTNAME is
+    looked for there.  Without PRI and without timestamp, the whole input is
+    the message: there is no sign that it is syslog at all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "FACILITIES",
+    "SEVERITIES",
+    "SyslogMessage",
+    "parse",
+    "SyslogFramer",
+    "datagram_frame",
+]
+
+FACILITIES: tuple[str, ...] = (
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "audit",
+    "alert",
+    "clock",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+)
+"""Facility keywords indexed by code (rsyslog's names; see module docstring)."""
+
+SEVERITIES: tuple[str, ...] = (
+    "emerg",
+    "alert",
+    "crit",
+    "err",
+    "warning",
+    "notice",
+    "info",
+    "debug",
+)
+"""Severity keywords indexed by code."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyslogMessage:
+    """
+    One parsed syslog message.
+
+    Text fields are C{None} when the message does not carry them (or carries
+    the NILVALUE C{-}), so the caller can tell "absent" from any value and fill
+    in, for example, the peer's name for a missing hostname.  C{message} stays
+    bytes: the MSG of a syslog message may be in any encoding, and the sinks
+    decide what to do with it.
+    """
+
+    facility: int
+    severity: int
+    timestamp: str | None
+    hostname: str | None
+    app_name: str | None
+    procid: str | None
+    msgid: str | None
+    structured_data: dict[str, dict[str, str]]
+    message: bytes
+    parse_error: bool
+
+    @property
+    def facility_name(self) -> str:
+        """The facility keyword, e.g. C{"local0"}."""
+        return FACILITIES[self.facility]
+
+    @property
+    def severity_name(self) -> str:
+        """The severity keyword, e.g. C{"err"}."""
+        return SEVERITIES[self.severity]
+
+
+# --------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------
+
+# PRI is 0..191 written without leading zeros (RFC 5424 6.2.1); matching the
+# range in the pattern saves a comparison and rejects <192> for free.
+_PRI = rb"<(0|[1-9][0-9]?|1[0-8][0-9]|19[01])>"
+_PRI_RE = re.compile(_PRI)
+
+# RFC 3339 as profiled by RFC 5424 6.2.3 (upper-case T and Z, leap second).
+_ISO_TS = (
+    rb"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    rb"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)"
+    rb"(?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_BSD_TS = (
+    rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    rb" (?:[ 0]?[1-9]|[12][0-9]|3[01])"
+    rb" (?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)"
+)
+# A header token: anything but space and control characters (see module
+# docstring for why non-ASCII is accepted).
+_TOKEN = rb"([^\x00-\x20\x7f]+)"
+
+_RFC5424_RE = re.compile(
+    _PRI
+    + rb"1 (-|"
+    + _ISO_TS
+    + rb") "
+    + _TOKEN  # HOSTNAME
+    + rb" "
+    + _TOKEN  # APP-NAME
+    + rb" "
+    + _TOKEN  # PROCID
+    + rb" "
+    + _TOKEN  # MSGID
+    + rb" "
+)
+# What commits a message to RFC 5424 once the full header did not match.
+_LOOKS_5424_RE = re.compile(rb"1 (?:- |[0-9]{4}-)")
+
+_SD_NAME = rb"[^\x00-\x20=\]\"\x7f]+"
+_SD_VALUE = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
+_SD_ELEMENT_RE = re.compile(
+    rb"\[(" + _SD_NAME + rb")((?: " + _SD_NAME + rb"=" + _SD_VALUE + rb")*)\]",
+    re.DOTALL,
+)
+_SD_PARAM_RE = re.compile(
+    rb"(" + _SD_NAME + rb')="([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL
+)
+_SD_UNESCAPE_RE = re.compile(rb'\\(["\\\]])')
+
+# RFC 3164 after the PRI: optional timestamp, then (only after a timestamp)
+# an optional HOSTNAME, then an optional TAG.  The hostname alternative
+# refuses a token containing "[" or ending with ":" (that is a TAG), and
+# needs a following space.
+_RFC3164_RE = re.compile(
+    rb"(?:(?P<ts>" + _BSD_TS + rb"|" + _ISO_TS + rb")(?: |\Z)"
+    rb"(?:(?P<host>[^\x00-\x20\[\x7f]*[^\x00-\x20\[:\x7f]) )?)?"
+    rb"(?:(?P<tag>[^\x00-\x20:\[\]\x7f]+)"
+    rb"(?:\[(?P<pid>[^\x00-\x20\]\x7f]+)\](?:: ?| |\Z)|:(?: |\Z)))?"
+)
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _text(field: bytes) -> str | None:
+    """Decode a header field; the NILVALUE C{-} means absent."""
+    if field == b"-":
+        return None
+    return field.decode("utf-8", "backslashreplace")
+
+
+def _error(raw: bytes, facility: int = 1, severity: int = 5) -> SyslogMessage:
+    """A message that fits neither RFC: keep every byte of it."""
+    return SyslogMessage(
+        facility, severity, None, None, None, None, None, {}, raw, True
+    )
+
+
+def _parse_sd(raw: bytes, pos: int) -> tuple[dict[str, dict[str, str]], int]:
+    """
+    Parse the SD-ELEMENTs starting at C{raw[pos] == "["}.
+
+    @return: the structured data and the index just past it, or C{({}, -1)}
+        if the elements do not follow the grammar.
+    """
+    sd: dict[str, dict[str, str]] = {}
+    element = _SD_ELEMENT_RE.match
+    while True:
+        m = element(raw, pos)
+        if m is None:
+            return {}, -1
+        sd_id = m.group(1).decode("utf-8", "backslashreplace")
+        params = sd.setdefault(sd_id, {})
+        body = m.group(2)
+        if body:
+            for pm in _SD_PARAM_RE.finditer(body):
+                value = pm.group(2)
+                if b"\\" in value:
+                    value = _SD_UNESCAPE_RE.sub(rb"\1", value)
+                params[pm.group(1).decode("utf-8", "backslashreplace")] = (
+                    value.decode("utf-8", "backslashreplace")
+                )
+        pos = m.end()
+        if raw[pos : pos + 1] != b"[":
+            return sd, pos
+
+
+def parse(raw: bytes) -> SyslogMessage:
+    """
+    Parse one syslog message (one frame or one datagram).
+
+    RFC 5424 is tried first, then RFC 3164 as real senders write it (see the
+    module docstring for every case).  Never raises: what fits neither RFC
+    comes back with C{parse_error} set and the whole input as C{message}.
+    """
+    m = _RFC5424_RE.match(raw)
+    if m is not None:
+        pri = int(m.group(1))
+        pos = m.end()
+        sd_start = raw[pos : pos + 1]
+        if sd_start == b"-":
+            sd: dict[str, dict[str, str]] = {}
+            pos += 1
+        elif sd_start == b"[":
+            sd, pos = _parse_sd(raw, pos)
+            if pos < 0:
+                return _error(raw, pri >> 3, pri & 7)
+        else:
+            return _error(raw, pri >> 3, pri & 7)
+        if pos == len(raw):
+            msg = b""
+        elif raw[pos] == 0x20:
+            msg = raw[pos + 1 :]
+            if msg[:3] == _BOM:
+                msg = msg[3:]
+        else:
+            return _error(raw, pri >> 3, pri & 7)
+        ts, host, app, procid, msgid = m.group(2, 3, 4, 5, 6)
+        return SyslogMessage(
+            pri >> 3,
+            pri & 7,
+            None if ts == b"-" else ts.decode("ascii"),
+            _text(host),
+            _text(app),
+            _text(procid),
+            _text(msgid),
+            sd,
+            msg,
+            False,
+        )
+
+    if raw[:1] == b"<":
+        pm = _PRI_RE.match(raw)
+        if pm is None:
+            return _error(raw)
+        pri = int(pm.group(1))
+        pos = pm.end()
+        if _LOOKS_5424_RE.match(raw, pos) is not None:
+            return _error(raw, pri >> 3, pri & 7)
+        with_pri = True
+    else:
+        pri = 13
+        pos = 0
+        with_pri = False
+
+    m = _RFC3164_RE.match(raw, pos)
+    # The pattern can match the empty string, so m is never None; the check
+    # is only there to keep that promise out of the reader's head.
+    if m is None or (not with_pri and m.group("ts") is None):
+        return SyslogMessage(
+            pri >> 3, pri & 7, None, None, None, None, None, {}, raw[pos:], False
+        )
+    ts, host, tag, pid = m.group("ts", "host", "tag", "pid")
+    return SyslogMessage(
+        pri >> 3,
+        pri & 7,
+        None if ts is None else ts.decode("ascii"),
+        None if host is None else host.decode("utf-8", "backslashreplace"),
+        None if tag is None else tag.decode("utf-8", "backslashreplace"),
+        None if pid is None else pid.decode("utf-8", "backslashreplace"),
+        None,
+        {},
+        raw[m.end() :],
+        False,
+    )
+
+
+# --------------------------------------------------------------------------
+# Framing
+# --------------------------------------------------------------------------
+
+_START, _DIGITS, _OCTETS, _SKIP, _LINE = range(5)
+
+# Where a run of plain LF-terminated lines has to stop: at a NUL, or at a line
+# that starts with a digit (it may be octet-counted).
+_LINE_RUN_STOP_RE = re.compile(rb"\n[0-9]|\x00")
+_LENGTH_RE = re.compile(rb"[0-9]{1,10}")
+
+
+class SyslogFramer:
+    """
+    RFC 6587 stream framing, detected per message as rsyslog does.
+
+    A message starting with C{LEN SP} (1 to 9 digits, no leading zero) is
+    octet-counted: the next C{LEN} bytes are the frame, whatever they contain.
+    Any other message is non-transparent: it ends at LF or NUL (Python's
+    C{SysLogHandler} over TCP ends messages with NUL alone), a CR before the
+    LF is dropped, and empty frames are skipped.  A message that starts with
+    digits that are not a valid length prefix counts in C{bad_length_prefixes}
+    and is framed by LF/NUL, digits included.
+
+    Memory stays bounded by about C{max_frame} plus one chunk: a longer
+    non-transparent message is cut into C{max_frame}-sized frames
+    (C{split_frames} counts the cuts), and of a longer octet-counted one only
+    the first C{max_frame} bytes are kept (C{skipped_bytes} counts the rest).
+
+    The frames and counters are the same wherever chunk boundaries fall.
+
+    @ivar split_frames: cuts made in over-long non-transparent messages.
+    @ivar skipped_bytes: bytes of over-long octet-counted frames discarded.
+    @ivar bad_length_prefixes: messages starting with digits that were not a
+        valid C{LEN SP} prefix.
+    """
+
+    def __init__(self, max_frame: int = 65536) -> None:
+        if max_frame < 1:
+            raise ValueError("max_frame must be at least 1")
+        self.max_frame = max_frame
+        self.split_frames = 0
+        self.skipped_bytes = 0
+        self.bad_length_prefixes = 0
+        self._state = _START
+        # Pending bytes: the digits of a length prefix cut by a chunk
+        # boundary, the start of an octet-counted frame, or the start of a
+        # non-transparent message (at most max_frame + 1 bytes).
+        self._buf = bytearray()
+        self._need = 0  # octets still to read into the frame
+        self._skip = 0  # octets of the frame still to discard
+
+    def _cut(self, frame: bytes, out: list[bytes]) -> None:
+        """Emit a complete non-transparent C{frame}, cut to C{max_frame}."""
+        mf = self.max_frame
+        if len(frame) <= mf:
+            if frame:
+                out.append(frame)
+            return
+        pieces = [frame[k : k + mf] for k in range(0, len(frame), mf)]
+        self.split_frames += len(pieces) - 1
+        out.extend(pieces)
+
+    def _line_run(self, data: bytes, i: int, out: list[bytes]) -> int:
+        """
+        Fast path at a message start that is neither a digit nor a delimiter:
+        emit every complete LF-terminated line up to the first NUL or the
+        first line that starts with a digit, in a few C calls.
+
+        @return: where the caller has to continue (a message start).
+        """
+        stop = _LINE_RUN_STOP_RE.search(data, i)
+        end = len(data) if stop is None else stop.start()
+        last_lf = data.rfind(b"\n", i, end + 1)
+        if last_lf < 0:
+            return i
+        run = data[i:last_lf]
+        if b"\r" in run:
+            run = run.replace(b"\r\n", b"\n")
+        if run.endswith(b"\r"):
+            run = run[:-1]
+        lines = run.split(b"\n")
+        if len(run) > self.max_frame and max(map(len, lines)) > self.max_frame:
+            for line in lines:
+                self._cut(line, out)
+        else:
+            out.extend(filter(None, lines))
+        return last_lf + 1
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """
+        Take the next chunk read from the connection.
+
+        @return: the frames completed by this chunk, in order (maybe none).
+        """
+        if type(data) is not bytes:
+            data = bytes(data)
+        out: list[bytes] = []
+        buf = self._buf
+        mf = self.max_frame
+        if self._state == _DIGITS:
+            # A length prefix cut by the previous chunk boundary: at most 9
+            # bytes, so starting again from the message start costs nothing.
+            data = bytes(buf) + data
+            buf.clear()
+            self._state = _START
+        n = len(data)
+        i = 0
+        # Next LF and NUL at or after i (n: none left in this chunk), kept
+        # across messages so that each byte is searched once per chunk.
+        lf = nul = -1
+        while i < n:
+            state = self._state
+            if state == _START:
+                c = data[i]
+                if c == 0x0A or c == 0x00:
+                    i += 1  # empty frame
+                    continue
+                if 0x31 <= c <= 0x39:  # 1-9: maybe an octet count
+                    k = _LENGTH_RE.match(data, i).end()  # type: ignore[union-attr]
+                    if k - i <= 9:
+                        if k == n:
+                            buf += data[i:]
+                            self._state = _DIGITS
+                            return out
+                        if data[k] == 0x20:
+                            length = int(data[i:k])
+                            i = k + 1
+                            if length > mf:
+                                self._need = mf
+                                self._skip = length - mf
+                            else:
+                                self._need = length
+                                self._skip = 0
+                            self._state = _OCTETS
+                            continue
+                    self.bad_length_prefixes += 1
+                elif c == 0x30:  # leading zero: never a valid count
+                    self.bad_length_prefixes += 1
+                else:
+                    j = self._line_run(data, i, out)
+                    if j != i:
+                        i = j
+                        continue
+                self._state = _LINE
+                continue
+            if state == _LINE:
+                if lf < i:
+                    lf = data.find(b"\n", i)
+                    if lf < 0:
+                        lf = n
+                if nul < i:
+                    nul = data.find(b"\x00", i, lf)
+                    if nul < 0:
+                        # None before lf; beyond it, search again later.
+                        nul = lf if lf < n else n
+                j = nul if nul < lf else lf
+                if j == n:
+                    buf += data[i:]
+                    if len(buf) > mf + 1:
+                        # Keep at most max_frame + 1 bytes: with the byte
+                        # after, that decides a trailing CR + LF.
+                        cut = (len(buf) - 2) // mf * mf
+                        self._cut(bytes(buf[:cut]), out)
+                        self.split_frames += 1
+                        del buf[:cut]
+                    return out
+                if buf:
+                    buf += data[i:j]
+                    frame = bytes(buf)
+                    buf.clear()
+                else:
+                    frame = data[i:j]
+                if j == lf and frame[-1:] == b"\r":
+                    frame = frame[:-1]
+                self._cut(frame, out)
+                i = j + 1
+                self._state = _START
+                continue
+            if state == _OCTETS:
+                need = self._need
+                if not buf and n - i >= need:
+                    out.append(data[i : i + need])
+                    i += need
+                else:
+                    take = data[i : i + need - len(buf)]
+                    buf += take
+                    i += len(take)
+                    if len(buf) < need:
+                        return out
+                    out.append(bytes(buf))
+                    buf.clear()
+                self._state = _SKIP if self._skip else _START
+                continue
+            # _SKIP
+            s = min(self._skip, n - i)
+            self._skip -= s
+            self.skipped_bytes += s
+            i += s
+            if not self._skip:
+                self._state = _START
+        return out
+
+    def finish(self) -> list[bytes]:
+        """
+        The connection is closed: whatever was held (a message without its
+        delimiter, a truncated octet-counted frame, a lone length prefix) is
+        the last frame.  The framer is then ready for a new stream.
+        """
+        out: list[bytes] = []
+        buf = self._buf
+        state = self._state
+        if state == _DIGITS:
+            self.bad_length_prefixes += 1
+        if buf:
+            if state == _OCTETS:
+                out.append(bytes(buf))
+            else:
+                self._cut(bytes(buf), out)
+        buf.clear()
+        self._state = _START
+        self._need = self._skip = 0
+        return out
+
+
+def datagram_frame(data: bytes) -> bytes:
+    """
+    The message in one datagram: trailing LF and NUL removed, and a CR that
+    preceded a removed LF.  Senders differ in what they append (nothing, LF,
+    CRLF, NUL); none of it is part of the message.
+    """
+    end = len(data)
+    while end and (data[end - 1] == 0x0A or data[end - 1] == 0x00):
+        if data[end - 1] == 0x0A and end >= 2 and data[end - 2] == 0x0D:
+            end -= 2
+        else:
+            end -= 1
+    return data if end == len(data) else data[:end]
