@@ -13,7 +13,7 @@ from itertools import repeat
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Callable, Protocol
 
-from logd.records import Batch, escape, escapeLines, formatTime
+from logd.records import Batch, Lines, escape, escapeLines, formatTime
 
 
 class Formatter(Protocol):
@@ -41,9 +41,11 @@ class _Memo:
 def _escapedBody(messages) -> bytes:
     """
     The escaped messages joined by LF.  When no message holds an LF (the
-    line protocol's guarantee, checked in C by counting), the whole batch is
-    escaped in one call.
+    line protocol's guarantee, or checked in C by counting), the whole batch
+    is escaped in one call.
     """
+    if isinstance(messages, Lines):
+        return escapeLines(messages.joined)
     joined = b"\n".join(messages)
     if joined.count(b"\n") == len(messages) - 1:
         return escapeLines(joined)
@@ -58,10 +60,13 @@ def renderText(batch: Batch) -> bytes:
         return b""
     prefix = f"{formatTime(batch.time)} {batch.listener} {batch.peer} ".encode()
     body = _escapedBody(batch.messages)
-    return prefix + body.replace(b"\n", b"\n" + prefix) + b"\n"
+    return b"".join((prefix, body.replace(b"\n", b"\n" + prefix), b"\n"))
 
 
 def _decode(messages) -> list[str]:
+    if isinstance(messages, Lines):
+        # An LF is never part of a UTF-8 sequence, nor of a \\xNN escape.
+        return messages.joined.decode("utf-8", "backslashreplace").split("\n")
     return list(map(bytes.decode, messages, repeat("utf-8"), repeat("backslashreplace")))
 
 

@@ -9,6 +9,10 @@ and give the same messages wherever the chunk boundaries fall.
 
 from __future__ import annotations
 
+from typing import Sequence
+
+from logd.records import Lines
+
 IAC = 0xFF
 _IAC = b"\xff"
 _SB = 0xFA
@@ -92,6 +96,26 @@ class TelnetFilter:
         return held
 
 
+def _mayHoldLongLine(data: bytes, maxLine: int) -> bool:
+    """
+    Whether C{data} may hold a line longer than C{maxLine}, without
+    splitting it: a run of at least C{2h - 1} bytes with no LF contains a
+    whole aligned block of C{h} bytes with no LF, so with C{h = maxLine // 2}
+    a few C{find} calls over aligned blocks rule long lines out.  A C{True}
+    only means "look closer".
+    """
+    size = len(data)
+    if size <= maxLine:
+        return False
+    block = maxLine // 2
+    if block < 256:
+        return True
+    for start in range(0, size - block + 1, block):
+        if data.find(b"\n", start, start + block) < 0:
+            return True
+    return False
+
+
 class LineSplitter:
     """
     Split a stream into LF-delimited lines: a CR before the LF is dropped,
@@ -109,7 +133,11 @@ class LineSplitter:
         self._partial = b""
         self._splitting = False
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> Sequence[bytes]:
+        """
+        The lines completed by C{data}.  In the common case (no empty line,
+        no line too long) they come back as one L{Lines} run, unsplit.
+        """
         if self._partial:
             data = self._partial + data
         last = data.rfind(b"\n")
@@ -121,13 +149,20 @@ class LineSplitter:
         complete = data[:last]
         if b"\r" in complete:
             complete = (complete + b"\n").replace(b"\r\n", b"\n")[:-1]
-        lines = complete.split(b"\n")
-        if b"" in lines:
-            lines = list(filter(None, lines))
-        if len(complete) > self.maxLine and max(map(len, lines), default=0) > self.maxLine:
-            lines = self._splitLong(lines)
+        lines: Sequence[bytes]
+        if (
+            complete[:1] == b"\n"
+            or complete[-1:] == b"\n"
+            or b"\n\n" in complete
+            or _mayHoldLongLine(complete, self.maxLine)
+        ):
+            lines = self._splitLong(list(filter(None, complete.split(b"\n"))))
+        elif complete:
+            lines = Lines(complete)
+        else:
+            lines = []
         if len(self._partial) > self.maxLine:
-            lines.extend(self._pieces())
+            lines = [*lines, *self._pieces()]
         return lines
 
     def finish(self) -> list[bytes]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence, overload
 
 from twisted.internet.interfaces import IAddress
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -38,6 +38,50 @@ class Batch:
     peer: str
     messages: Sequence[bytes]
     fields: Sequence[dict] | None = field(default=None)
+
+
+class Lines(Sequence[bytes]):
+    """
+    Messages that hold no LF, kept LF-joined just as they arrived.
+
+    The line protocol's fast path hands these on without ever splitting
+    them: a text sink escapes and prefixes the whole run with a few bytes
+    methods.  Anything that wants the messages one by one (JSON, a
+    C{lineReceived} override) gets them split, once, on first use.
+    """
+
+    __slots__ = ("joined", "_split")
+
+    def __init__(self, joined: bytes) -> None:
+        self.joined = joined
+        self._split: list[bytes] | None = None
+
+    def _list(self) -> list[bytes]:
+        if self._split is None:
+            self._split = self.joined.split(b"\n")
+        return self._split
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __bool__(self) -> bool:
+        return bool(self.joined)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (Lines, list, tuple)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Lines({self.joined!r})"
 
 
 def formatPeer(address: IAddress | None) -> str:
@@ -91,8 +135,11 @@ def _controlTable(keepLF: bool) -> dict[int, str]:
 
 _TABLE = _controlTable(keepLF=False)
 _TABLE_KEEP_LF = _controlTable(keepLF=True)
-_NEEDS_ESCAPE = re.compile(rb"[\x00-\x1f\x7f\\]").search
-_NEEDS_ESCAPE_KEEP_LF = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f\\]").search
+_SAFE = bytes(b for b in range(256) if (0x20 <= b <= 0x7E and b != 0x5C) or b >= 0x80)
+_SAFE_KEEP_LF = _SAFE + b"\n"
+# Deleting every byte that needs no escape leaves nothing when there is
+# nothing to escape.  bytes.translate does that in C at over a gigabyte a
+# second, several times faster than a regular expression search.
 
 
 def _isUTF8(data: bytes) -> bool:
@@ -105,8 +152,8 @@ def _isUTF8(data: bytes) -> bool:
     return True
 
 
-def _escape(data: bytes, search, table) -> bytes:
-    if search(data) is None and _isUTF8(data):
+def _escape(data: bytes, safe: bytes, table: dict[int, str]) -> bytes:
+    if not data.translate(None, safe) and _isUTF8(data):
         return data
     text = data.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
     return text.translate(table).encode("utf-8")
@@ -117,7 +164,7 @@ def escape(message: bytes) -> bytes:
     Escape one message so that it is one line that cannot be mistaken for
     another record, and so that L{unescape} gives back the exact bytes.
     """
-    return _escape(message, _NEEDS_ESCAPE, _TABLE)
+    return _escape(message, _SAFE, _TABLE)
 
 
 def escapeLines(joined: bytes) -> bytes:
@@ -127,7 +174,7 @@ def escapeLines(joined: bytes) -> bytes:
     Escaping is byte-local (an LF is never part of a UTF-8 sequence), so this
     equals escaping each message and joining, at the cost of one call.
     """
-    return _escape(joined, _NEEDS_ESCAPE_KEEP_LF, _TABLE_KEEP_LF)
+    return _escape(joined, _SAFE_KEEP_LF, _TABLE_KEEP_LF)
 
 
 _UNESCAPE = re.compile(rb"\\(x[0-9a-f]{2}|[\\tnr])")

@@ -58,7 +58,7 @@ class ListenerStats:
     What one listener received and what it could not deliver, by reason.
     """
 
-    records: int = 0
+    bytesReceived: int = 0
     splitLines: int = 0
     droppedSinkFull: int = 0
 
@@ -89,7 +89,6 @@ class Router:
         return bool(self._full)
 
     def route(self, batch: Batch) -> None:
-        self.stats.records += len(batch.messages)
         if self._full and not self.canPause:
             for sink in self.sinks:
                 if sink in self._full:

@@ -70,10 +70,10 @@ class LogdService(MultiService):
             for listener in self.listeners:
                 stats = listener.factory.router.stats
                 self.log.info(
-                    "listener {name!r}: {records} records, {split} long lines split, "
-                    "{dropped} dropped because a sink was full",
+                    "listener {name!r}: {received} bytes received, {split} long lines split, "
+                    "{dropped} records dropped because a sink was full",
                     name=listener.config.name,
-                    records=stats.records,
+                    received=stats.bytesReceived,
                     split=stats.splitLines,
                     dropped=stats.droppedSinkFull,
                 )
