@@ -106,6 +106,7 @@ class Config:
 class _Map(dict):
     line: int
     keyLines: dict[Any, int]
+    duplicates: list[tuple[int, Any]]
 
 
 class _Seq(list):
@@ -120,9 +121,6 @@ class _Loader(yaml.SafeLoader):
     silently keeps the last one).
     """
 
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[int, Any]] = []
 
 
 def _constructMapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
@@ -130,11 +128,12 @@ def _constructMapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
     result = _Map()
     result.line = node.start_mark.line + 1
     result.keyLines = {}
+    result.duplicates = []
     for keyNode, valueNode in node.value:
         key = loader.construct_object(keyNode, deep=True)
         line = keyNode.start_mark.line + 1
         if key in result:
-            loader.duplicates.append((line, key))
+            result.duplicates.append((line, key))
         result[key] = loader.construct_object(valueNode, deep=True)
         result.keyLines[key] = line
     return result
@@ -272,8 +271,10 @@ class _Checker:
 
     def sink(self, name: str, spec: _Map, where: str) -> SinkConfig | None:
         ok = self.keys(spec, where, ("type",), ("path", "format", "rotate", "buffer"))
-        kind = spec.get("type")
-        if "type" in spec and kind not in SINK_TYPES:
+        if "type" not in spec:
+            return None
+        kind = spec["type"]
+        if kind not in SINK_TYPES:
             self.problems.add(
                 spec.keyLines["type"], f"{where}.type", f"unknown sink type {kind!r} (one of: {', '.join(SINK_TYPES)})"
             )
@@ -395,6 +396,9 @@ class _Checker:
         if kind == "unix":
             parts, unixPath = self.unixAddress(parts)
         description = ":".join(parts)
+        if kind == "systemd":
+            _checkSystemd(parts[1:])
+            return "stream", description, None, None
         try:
             serverFromString(_NoReactor(), description)
         except Exception as e:
@@ -463,6 +467,24 @@ class _Checker:
         resolved = self.socketPath(path)
         description = f"unixgram:{_escapeColons(resolved)}:mode={mode:o}"
         return "unixgram", description, (resolved, mode), resolved
+
+
+def _checkSystemd(args: list[str]) -> None:
+    """
+    Twisted's parser looks the inherited socket up while parsing, so it fails
+    outside the service that systemd starts; check the string's shape here
+    and leave the socket to start-up.
+    """
+    given = dict(arg.partition("=")[::2] for arg in args)
+    if given.get("domain") not in ("INET", "INET6", "UNIX"):
+        raise ValueError("a systemd: endpoint needs domain=INET, INET6 or UNIX")
+    if ("index" in given) == ("name" in given):
+        raise ValueError("a systemd: endpoint needs index=N or name=NAME")
+    if "index" in given and not given["index"].isdigit():
+        raise ValueError("systemd: index must be a whole number")
+    unknown = set(given) - {"domain", "index", "name"}
+    if unknown:
+        raise ValueError(f"unknown systemd: endpoint argument {sorted(unknown)[0]!r}")
 
 
 def _join(where: str, key: Any) -> str:
@@ -535,6 +557,17 @@ def _sinkList(value: Any, spec: _Map, where: str, sinkNames: set[str], problems:
     return tuple(dict.fromkeys(value))
 
 
+def _reportDuplicates(node: Any, where: str, problems: _Problems) -> None:
+    if isinstance(node, _Map):
+        for line, key in node.duplicates:
+            problems.add(line, _join(where, key), "duplicate key")
+        for key, value in node.items():
+            _reportDuplicates(value, _join(where, key), problems)
+    elif isinstance(node, _Seq):
+        for index, value in enumerate(node):
+            _reportDuplicates(value, f"{where}[{index}]", problems)
+
+
 def load(path: str) -> Config:
     """
     Read and check a configuration file.
@@ -556,8 +589,7 @@ def load(path: str) -> Config:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
         raise ConfigError([f"{where}: YAML syntax error: {getattr(e, 'problem', None) or e}"]) from None
-    for line, key in loader.duplicates:
-        problems.add(line, str(key), "duplicate key")
+    _reportDuplicates(data, "", problems)
     if not isinstance(data, _Map):
         raise ConfigError(problems.lines + [f"{path}:1: expected a mapping with sinks and listeners"])
     checker = _Checker(path, data, problems)

@@ -74,7 +74,9 @@ class TelnetFilter:
                 close = data.find(_IAC_SE, i + 2)
                 if close >= 0 and close - i <= MAX_SUBNEGOTIATION:
                     start = close + 2
-                elif close < 0 and end - i <= MAX_SUBNEGOTIATION:
+                elif close < 0 and end - i <= MAX_SUBNEGOTIATION + 1:
+                    # Still short enough that an IAC SE in the next chunk
+                    # (its IAC possibly this chunk's last byte) would fit.
                     self._held = data[i:]
                     break
                 else:
@@ -131,7 +133,8 @@ class LineSplitter:
         self.maxLine = maxLine
         self.splitLines = 0
         self._partial = b""
-        self._splitting = False
+        self._emitted = 0
+        """Bytes of the current, unfinished line already emitted as pieces."""
 
     def feed(self, data: bytes) -> Sequence[bytes]:
         """
@@ -145,10 +148,10 @@ class LineSplitter:
             self._partial = data
             return self._pieces() if len(data) > self.maxLine else []
         self._partial = data[last + 1 :]
-        self._splitting = False
         complete = data[:last]
         if b"\r" in complete:
             complete = (complete + b"\n").replace(b"\r\n", b"\n")[:-1]
+        carried = self._lineEnded(complete)
         lines: Sequence[bytes]
         if (
             complete[:1] == b"\n"
@@ -156,7 +159,7 @@ class LineSplitter:
             or b"\n\n" in complete
             or _mayHoldLongLine(complete, self.maxLine)
         ):
-            lines = self._splitLong(list(filter(None, complete.split(b"\n"))))
+            lines = self._splitLong(complete.split(b"\n"), countFirst=not carried)
         elif complete:
             lines = Lines(complete)
         else:
@@ -172,7 +175,21 @@ class LineSplitter:
         partial, self._partial = self._partial, b""
         if partial.endswith(b"\r"):
             partial = partial[:-1]
-        return self._splitLong([partial]) if partial else []
+        carried = self._lineEnded(partial)
+        return self._splitLong([partial], countFirst=not carried)
+
+    def _lineEnded(self, rest: bytes) -> int:
+        """
+        The current line ends within C{rest}: count it as split if the pieces
+        already emitted and its rest make it longer than C{maxLine}.  Returns
+        how much of it had been emitted.
+        """
+        carried, self._emitted = self._emitted, 0
+        if carried:
+            end = rest.find(b"\n")
+            if carried + (len(rest) if end < 0 else end) > self.maxLine:
+                self.splitLines += 1
+        return carried
 
     def _pieces(self) -> list[bytes]:
         """
@@ -183,21 +200,23 @@ class LineSplitter:
         data = self._partial
         cut = ((len(data) - 1) // size) * size
         self._partial = data[cut:]
-        if not cut:
-            return []
-        if not self._splitting:
-            self._splitting = True
-            self.splitLines += 1
+        self._emitted += cut
         return [data[i : i + size] for i in range(0, cut, size)]
 
-    def _splitLong(self, lines: list[bytes]) -> list[bytes]:
+    def _splitLong(self, lines: list[bytes], countFirst: bool = True) -> list[bytes]:
+        """
+        Skip empty lines and cut long ones into pieces.  C{countFirst} is
+        false when the first line continues one already counted by
+        L{_lineEnded}.
+        """
         size = self.maxLine
         out: list[bytes] = []
-        for line in lines:
+        for index, line in enumerate(lines):
             if len(line) > size:
-                self.splitLines += 1
+                if index or countFirst:
+                    self.splitLines += 1
                 out.extend(line[i : i + size] for i in range(0, len(line), size))
-            else:
+            elif line:
                 out.append(line)
         return out
 
@@ -208,6 +227,5 @@ def splitDatagram(data: bytes, maxLine: int) -> tuple[list[bytes], int]:
     no LF.  Returns the lines and how many were split for being too long.
     """
     splitter = LineSplitter(maxLine)
-    lines = splitter.feed(data)
-    lines.extend(splitter.finish())
+    lines = [*splitter.feed(data), *splitter.finish()]
     return lines, splitter.splitLines

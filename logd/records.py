@@ -110,10 +110,13 @@ def formatTime(when: float) -> str:
     listener formats the same second thousands of times.
     """
     global _secondCache
+    # Rounded as datetime rounds: the fraction alone (exact), then scaled.
     whole = int(when)
+    micros = round((when - whole) * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
     if _secondCache[0] != whole:
         _secondCache = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    micros = int((when - whole) * 1_000_000)
     return f"{_secondCache[1]}.{micros:06d}Z"
 
 
