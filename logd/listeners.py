@@ -69,6 +69,31 @@ def _claimSocketPath(name: str, path: str, kind: int) -> None:
     raise StartupError(f"listener {name!r}: {path} is in use by another process")
 
 
+RECEIVE_BUFFER = 8 * 1024 * 1024
+"""
+What a datagram socket can hold while the reactor is busy elsewhere: a burst
+that overflows it is lost in the kernel, where logd cannot even count it.
+"""
+
+
+def _enlargeReceiveBuffer(port: Any) -> None:
+    """
+    Ask for L{RECEIVE_BUFFER}: with SO_RCVBUFFORCE where privileged, else
+    SO_RCVBUF, which the kernel caps at net.core.rmem_max.
+    """
+    sock = getattr(port, "socket", None)
+    if sock is None:
+        return
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+            return
+        except OSError:
+            continue
+
+
 def _describeFailure(error: BaseException) -> str:
     if isinstance(error, CannotListenError) and error.socketError is not None:
         inner = error.socketError
@@ -191,10 +216,13 @@ class DatagramListenerService(_ListenerService):
     def _listen(self) -> IListeningPort:
         if self.config.kind == "udp":
             port, interface = self.config.address
-            return self.reactor.listenUDP(port, self.protocol, interface=interface, maxPacketSize=MAX_DATAGRAM)
-        path, mode = self.config.address
-        _claimSocketPath(self.config.name, path, socket.SOCK_DGRAM)
-        return self.reactor.listenUNIXDatagram(path, self.protocol, maxPacketSize=MAX_DATAGRAM, mode=mode)
+            listening = self.reactor.listenUDP(port, self.protocol, interface=interface, maxPacketSize=MAX_DATAGRAM)
+        else:
+            path, mode = self.config.address
+            _claimSocketPath(self.config.name, path, socket.SOCK_DGRAM)
+            listening = self.reactor.listenUNIXDatagram(path, self.protocol, maxPacketSize=MAX_DATAGRAM, mode=mode)
+        _enlargeReceiveBuffer(listening)
+        return listening
 
     def stopService(self) -> Deferred | None:
         Service.stopService(self)
