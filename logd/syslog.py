@@ -570,11 +570,10 @@ class SyslogFramer:
                         continue
                     # Not a complete valid prefix: cut by the chunk end, or bad.
                     k = _LENGTH_RE.match(data, i).end()  # type: ignore[union-attr]
-                    if k - i <= 9:
-                        if k == n:
-                            buf += data[i:]
-                            self._state = _DIGITS
-                            return out
+                    if k == n and k - i <= 9:
+                        buf += data[i:]
+                        self._state = _DIGITS
+                        return out
                     self.bad_length_prefixes += 1
                 elif c == 0x30:  # leading zero: never a valid count
                     self.bad_length_prefixes += 1
