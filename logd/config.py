@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import string
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -21,7 +22,11 @@ import yaml
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import DatagramProtocol, Protocol
 
-BUILTIN_PROTOCOLS = ("raw", "line")
+from logd.fields import RECORD_FIELDS
+from logd.filters import Filter
+from logd.syslog import FACILITIES, SEVERITIES
+
+BUILTIN_PROTOCOLS = ("raw", "line", "syslog")
 SINK_TYPES = ("file", "stdout")
 FORMATS = ("text", "json")
 DEFAULT_MAX_LINE = 65536
@@ -58,11 +63,15 @@ class SinkConfig:
     format: str = "text"
     rotate: Rotation | None = None
     buffer: int = DEFAULT_BUFFER
+    template: str | None = None
+    filter: Filter | None = None
 
     def describe(self) -> str:
         where = self.path if self.type == "file" else "standard output"
+        shape = f"template {self.template!r}" if self.template else self.format
         rotation = f", rotated at {self.rotate.maxBytes} bytes, keeping {self.rotate.keep}" if self.rotate else ""
-        return f"sink {self.name!r}: {where} ({self.format}{rotation}, buffer {self.buffer} bytes)"
+        filtered = ", filtered" if self.filter else ""
+        return f"sink {self.name!r}: {where} ({shape}{rotation}, buffer {self.buffer} bytes{filtered})"
 
 
 @dataclass(frozen=True)
@@ -215,6 +224,15 @@ class _Checker:
         self.base = os.path.dirname(os.path.abspath(path))
         self.data = data
         self.problems = problems
+        self.filterListeners: list[tuple[_Map, str, frozenset[str]]] = []
+
+    def checkFilterListeners(self, names: set[str]) -> None:
+        """
+        A filter may name listeners only once they are known.
+        """
+        for spec, where, wanted in self.filterListeners:
+            for name in sorted(wanted - names):
+                self.problems.add(spec.keyLines["listener"], where, f"unknown listener {name!r}")
 
     def resolve(self, path: str) -> str:
         return os.path.normpath(os.path.join(self.base, os.path.expanduser(path)))
@@ -270,7 +288,7 @@ class _Checker:
         return result
 
     def sink(self, name: str, spec: _Map, where: str) -> SinkConfig | None:
-        ok = self.keys(spec, where, ("type",), ("path", "format", "rotate", "buffer"))
+        ok = self.keys(spec, where, ("type",), ("path", "format", "rotate", "buffer", "template", "filter"))
         if "type" not in spec:
             return None
         kind = spec["type"]
@@ -298,9 +316,54 @@ class _Checker:
         fmt = self.value(spec, "format", where, _oneOf(FORMATS), "text")
         rotate = self.value(spec, "rotate", where, self.rotation) if kind == "file" else None
         buffer = self.value(spec, "buffer", where, parseSize, DEFAULT_BUFFER)
+        template = self.value(spec, "template", where, _template)
+        if template is not None and fmt != "text":
+            self.problems.add(spec.keyLines["template"], f"{where}.template", "a template writes text; drop format: json")
+            ok = False
+        recordFilter = self.value(spec, "filter", where, self.filter)
+        if recordFilter is not None and recordFilter.listeners:
+            self.filterListeners.append((spec["filter"], f"{where}.filter.listener", recordFilter.listeners))
         if not ok:
             return None
-        return SinkConfig(name=name, type=kind, path=path, format=fmt, rotate=rotate, buffer=buffer)
+        return SinkConfig(
+            name=name,
+            type=kind,
+            path=path,
+            format=fmt,
+            rotate=rotate,
+            buffer=buffer,
+            template=template,
+            filter=recordFilter,
+        )
+
+    def filter(self, spec: Any) -> Filter:
+        if not isinstance(spec, _Map):
+            raise ValueError("expected a mapping with severity, facility, listener or match")
+        unknown = set(spec) - {"severity", "facility", "listener", "match"}
+        if unknown:
+            raise ValueError(f"unknown key {sorted(unknown)[0]!r} (expected severity, facility, listener, match)")
+        severity = None
+        if "severity" in spec:
+            if spec["severity"] not in SEVERITIES:
+                raise ValueError(f"severity: expected one of {', '.join(SEVERITIES)}, not {spec['severity']!r}")
+            severity = SEVERITIES.index(spec["severity"])
+        facilities = None
+        if "facility" in spec:
+            names = _nameList(spec["facility"], "facility")
+            bad = [name for name in names if name not in FACILITIES]
+            if bad:
+                raise ValueError(f"facility: unknown facility {bad[0]!r} (one of: {', '.join(FACILITIES)})")
+            facilities = frozenset(FACILITIES.index(name) for name in names)
+        listeners = frozenset(_nameList(spec["listener"], "listener")) if "listener" in spec else None
+        match = None
+        if "match" in spec:
+            if not isinstance(spec["match"], str):
+                raise ValueError("match: expected a regular expression")
+            try:
+                match = re.compile(spec["match"].encode("utf-8"))
+            except re.error as e:
+                raise ValueError(f"match: bad regular expression: {e}") from None
+        return Filter(severity=severity, facilities=facilities, listeners=listeners, match=match)
 
     def rotation(self, spec: Any) -> Rotation:
         if not isinstance(spec, _Map):
@@ -507,6 +570,35 @@ def _oneOf(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
+def _nameList(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key}: expected a name or a list of names")
+    return value
+
+
+def _template(value: Any) -> str:
+    """
+    Check a template once, when the configuration loads: its syntax and its
+    field names.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a template string such as \"{time} {hostname} {message}\"")
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError as e:
+        raise ValueError(f"bad template: {e}") from None
+    for name in names:
+        if name not in RECORD_FIELDS:
+            raise ValueError(f"unknown field {{{name}}} (fields: {', '.join(RECORD_FIELDS)})")
+    try:
+        value.format_map({name: "" for name in RECORD_FIELDS})
+    except (ValueError, KeyError, IndexError) as e:
+        raise ValueError(f"bad template: {e}") from None
+    return value
+
+
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise ValueError("a name is letters, digits, '_', '.' and '-', starting with a letter or digit")
@@ -597,6 +689,8 @@ def load(path: str) -> Config:
     sinkNames = set(data["sinks"]) if isinstance(data.get("sinks"), dict) else set()
     sinks = checker.sinks()
     listeners = checker.listeners(sinks, sinkNames)
+    rawListeners = data.get("listeners") if isinstance(data.get("listeners"), list) else []
+    checker.checkFilterListeners({spec.get("name") for spec in rawListeners if isinstance(spec, dict)})
     if problems.lines:
         raise ConfigError(problems.lines)
     return Config(path=path, sinks=sinks, listeners=listeners)

@@ -9,9 +9,11 @@ to stdout formats it once.
 
 from __future__ import annotations
 
+import json
+import string
 from itertools import repeat
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from logd.records import Batch, Lines, escape, escapeLines, formatTime
 
@@ -86,22 +88,62 @@ def renderJSON(batch: Batch) -> bytes:
         prefix = head + '"message":'
         body = ("}\n" + prefix).join(map(encode_basestring, _decode(batch.messages)))
         return (prefix + body + "}\n").encode("utf-8")
-    lines = []
-    for text, extra in zip(_decode(batch.messages), batch.fields):
-        lines.append(head + '"message":' + encode_basestring(text) + _jsonFields(extra) + "}\n")
-    return "".join(lines).encode("utf-8")
+    # Records with parsed fields: "message" is theirs (a syslog MSG part).
+    head = head[:-1]
+    return "".join(head + _jsonFields(extra) + "}\n" for extra in batch.fields).encode("utf-8")
 
 
-def _jsonFields(extra: dict) -> str:
-    import json
+def _jsonFields(fields: dict) -> str:
+    public = {key: value for key, value in fields.items() if key[0] != "_"}
+    return "," + json.dumps(public, ensure_ascii=False, separators=(",", ":"))[1:-1]
 
-    if not extra:
-        return ""
-    return "," + json.dumps(extra, ensure_ascii=False, separators=(",", ":"))[1:-1]
+
+class Template:
+    """
+    A sink's C{template}, such as C{"{time} {hostname} {app_name}[{procid}]: {message}"},
+    compiled when the configuration loads.  Every value is escaped like a
+    text-format message, so a template still writes one line per record;
+    a field the record does not have (a syslog field of a plain line
+    record, a NILVALUE) is written C{-}.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.names = tuple(
+            name for _, name, _, _ in string.Formatter().parse(template) if name is not None
+        )
+
+    def __call__(self, batch: Batch) -> bytes:
+        if not batch.messages:
+            return b""
+        base = {"time": formatTime(batch.time), "listener": batch.listener, "peer": batch.peer}
+        fields = batch.fields if batch.fields is not None else repeat(None)
+        out = []
+        for message, extra in zip(batch.messages, fields):
+            values = dict(base)
+            values["message"] = escape(message).decode("utf-8")
+            if extra is not None:
+                for key, value in extra.items():
+                    values[key] = _templateValue(value)
+            out.append(self.template.format_map(_Missing(values)))
+        return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def _templateValue(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return escape(str(value).encode("utf-8", "surrogateescape")).decode("utf-8")
+
+
+class _Missing(dict):
+    def __missing__(self, key: str) -> str:
+        return "-"
 
 
 FORMATS: dict[str, Callable[[Batch], bytes]] = {"text": renderText, "json": renderJSON}
 
 
-def makeFormatter(name: str) -> Formatter:
-    return _Memo(FORMATS[name])
+def makeFormatter(name: str, template: str | None = None) -> Formatter:
+    return _Memo(Template(template) if template is not None else FORMATS[name])

@@ -17,9 +17,11 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 
 from logd.config import ListenerConfig
+from logd.fields import SyslogFields
 from logd.framing import LineSplitter, TelnetFilter, splitDatagram
 from logd.records import Batch, formatPeer
 from logd.routing import Router
+from logd.syslog import SyslogFramer, datagram_frame
 
 
 READ_SIZE = 256 * 1024
@@ -54,14 +56,21 @@ class ListenerFactory(Factory):
             return protocol
         return _Tracked(self, protocol)
 
-    def emit(self, messages: Sequence[bytes], peer: IAddress | tuple | str | None = None) -> None:
+    def emit(
+        self,
+        messages: Sequence[bytes],
+        peer: IAddress | tuple | str | None = None,
+        fields: Sequence[dict] | None = None,
+    ) -> None:
         """
         Record C{messages} (a sequence of bytes, one per record) as received
-        now from C{peer}: the public API for custom protocols.
+        now from C{peer}: the public API for custom protocols.  C{fields},
+        if given, holds a dict of named fields per message (see
+        L{logd.fields}) for templates, filters and JSON.
         """
         if messages:
             peerText = peer if isinstance(peer, str) else formatPeer(peer)
-            self.router.route(Batch(self.clock.seconds(), self.name, peerText, messages))
+            self.router.route(Batch(self.clock.seconds(), self.name, peerText, messages, fields))
 
     # Connection tracking, named as policies.WrappingFactory names it.
 
@@ -110,10 +119,10 @@ class StreamProtocol(Protocol):
         ends, however it ends.
         """
 
-    def emit(self, messages: Sequence[bytes]) -> None:
+    def emit(self, messages: Sequence[bytes], fields: Sequence[dict] | None = None) -> None:
         if messages:
             factory = self.factory
-            factory.router.route(Batch(factory.clock.seconds(), factory.name, self.peer, messages))
+            factory.router.route(Batch(factory.clock.seconds(), factory.name, self.peer, messages, fields))
 
 
 class RawProtocol(StreamProtocol):
@@ -168,7 +177,37 @@ class LineProtocol(StreamProtocol):
         self.emit((line,))
 
 
-STREAM_PROTOCOLS: dict[str, type[StreamProtocol]] = {"raw": RawProtocol, "line": LineProtocol}
+class SyslogProtocol(StreamProtocol):
+    """
+    Syslog over a stream: RFC 6587 octet counting and LF- or NUL-terminated
+    messages, detected per message.  Fields are parsed only when a sink
+    asks for them (L{SyslogFields}).
+    """
+
+    def connectionMade(self) -> None:
+        self._framer = SyslogFramer(self.factory.config.maxLine)
+        super().connectionMade()
+
+    def chunkReceived(self, data: bytes) -> None:
+        frames = self._framer.feed(data)
+        if frames:
+            self.emit(frames, SyslogFields(frames, self.peer))
+
+    def finish(self) -> None:
+        frames = self._framer.finish()
+        if frames:
+            self.emit(frames, SyslogFields(frames, self.peer))
+        stats = self.factory.router.stats
+        stats.splitLines += self._framer.split_frames
+        stats.skippedBytes += self._framer.skipped_bytes
+        stats.badLengthPrefixes += self._framer.bad_length_prefixes
+
+
+STREAM_PROTOCOLS: dict[str, type[StreamProtocol]] = {
+    "raw": RawProtocol,
+    "line": LineProtocol,
+    "syslog": SyslogProtocol,
+}
 
 
 class _Tracked(ProtocolWrapper):
@@ -219,9 +258,24 @@ class LineDatagramProtocol(RawDatagramProtocol):
             self.factory.emit(lines, addr)
 
 
+class SyslogDatagramProtocol(RawDatagramProtocol):
+    """
+    One datagram is one syslog message, trailing LF or NUL trimmed.
+    """
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        self.datagrams += 1
+        self.factory.router.stats.bytesReceived += len(data)
+        message = datagram_frame(data)
+        if message:
+            peer = formatPeer(addr)
+            self.factory.emit((message,), peer, SyslogFields((message,), peer))
+
+
 DATAGRAM_PROTOCOLS: dict[str, type[RawDatagramProtocol]] = {
     "raw": RawDatagramProtocol,
     "line": LineDatagramProtocol,
+    "syslog": SyslogDatagramProtocol,
 }
 
 

@@ -2,7 +2,8 @@
 Routing: from a listener's batches to its sinks, and backpressure back.
 
 Each listener has one L{Router}.  The router hands every batch to each of
-the listener's sinks and watches them: while any of them is over its buffer
+the listener's sinks, through the sink's filter if it has one, and watches
+them: while any of them is over its buffer
 limit, the router pauses every connection of the listener (TCP and Unix
 stream transports are push producers), so a flood is held in the clients'
 and the kernel's buffers rather than in logd's memory.  Datagram sockets
@@ -18,6 +19,7 @@ from zope.interface import Interface
 
 from twisted.internet.interfaces import IPushProducer
 
+from logd.filters import Filter
 from logd.records import Batch
 
 
@@ -61,6 +63,10 @@ class ListenerStats:
     bytesReceived: int = 0
     splitLines: int = 0
     droppedSinkFull: int = 0
+    skippedBytes: int = 0
+    """Bytes of octet-counted syslog frames beyond max_line, skipped."""
+    badLengthPrefixes: int = 0
+    """Syslog frames whose octet count was malformed (framed by LF/NUL instead)."""
 
 
 class Router:
@@ -73,8 +79,16 @@ class Router:
         it would have buffered.
     """
 
-    def __init__(self, sinks: Iterable[ISink], stats: ListenerStats, canPause: bool) -> None:
+    def __init__(
+        self,
+        sinks: Iterable[ISink],
+        stats: ListenerStats,
+        canPause: bool,
+        filters: Iterable[Filter | None] | None = None,
+    ) -> None:
         self.sinks = tuple(sinks)
+        self.filters = tuple(filters) if filters is not None else (None,) * len(self.sinks)
+        self._routes = tuple(zip(self.sinks, self.filters))
         self.stats = stats
         self.canPause = canPause
         self._producers: set[IPushProducer] = set()
@@ -89,15 +103,15 @@ class Router:
         return bool(self._full)
 
     def route(self, batch: Batch) -> None:
-        if self._full and not self.canPause:
-            for sink in self.sinks:
-                if sink in self._full:
-                    self.stats.droppedSinkFull += len(batch.messages)
-                else:
-                    sink.write(batch)
-            return
-        for sink in self.sinks:
-            sink.write(batch)
+        dropping = self._full and not self.canPause
+        for sink, selector in self._routes:
+            part = batch if selector is None else selector.select(batch)
+            if part is None:
+                continue
+            if dropping and sink in self._full:
+                self.stats.droppedSinkFull += len(part.messages)
+            else:
+                sink.write(part)
 
     def addProducer(self, producer: IPushProducer) -> None:
         self._producers.add(producer)

@@ -71,11 +71,15 @@ class LogdService(MultiService):
                 stats = listener.factory.router.stats
                 self.log.info(
                     "listener {name!r}: {received} bytes received, {split} long lines split, "
-                    "{dropped} records dropped because a sink was full",
+                    "{dropped} records dropped because a sink was full, "
+                    "{skipped} bytes of oversized octet-counted frames skipped, "
+                    "{bad} malformed octet counts",
                     name=listener.config.name,
                     received=stats.bytesReceived,
                     split=stats.splitLines,
                     dropped=stats.droppedSinkFull,
+                    skipped=stats.skippedBytes,
+                    bad=stats.badLengthPrefixes,
                 )
 
         return listenersStopped.addBoth(stopSinks)
@@ -87,8 +91,11 @@ async def _stop(service: Service) -> None:
         await result
 
 
-def makeSink(config: SinkConfig, reactor: Any, formatters: dict[str, Any], stdoutFD: int) -> BufferedSink:
-    formatter = formatters.setdefault(config.format, makeFormatter(config.format))
+def makeSink(config: SinkConfig, reactor: Any, formatters: dict[Any, Any], stdoutFD: int) -> BufferedSink:
+    key = (config.format, config.template)
+    if key not in formatters:
+        formatters[key] = makeFormatter(config.format, config.template)
+    formatter = formatters[key]
     if config.type == "file":
         return FileSink(config, formatter, reactor)
     return StdoutSink(config, formatter, reactor, stdoutFD)
@@ -104,7 +111,12 @@ def buildService(config: Config, reactor: Any, stdoutFD: int = 1) -> LogdService
     listeners: list[Service] = []
     for listenerConfig in config.listeners:
         stream = listenerConfig.kind == "stream"
-        router = Router([sinks[name] for name in listenerConfig.sinks], ListenerStats(), canPause=stream)
+        router = Router(
+            [sinks[name] for name in listenerConfig.sinks],
+            ListenerStats(),
+            canPause=stream,
+            filters=[config.sinks[name].filter for name in listenerConfig.sinks],
+        )
         factory = ListenerFactory(listenerConfig, router, reactor)
         serviceClass = StreamListenerService if stream else DatagramListenerService
         listeners.append(serviceClass(listenerConfig, factory, reactor))

@@ -1,0 +1,107 @@
+"""
+Record fields: the named values that templates, filters and the JSON format
+use beyond a record's time, listener, peer and message.
+
+A syslog listener's batches carry a L{SyslogFields} sequence parallel to
+their messages.  It parses lazily: a text sink that writes the messages as
+received never pays for parsing; the first JSON sink, template or filter that
+asks for a record's fields parses the whole batch, once, for all of them.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Iterator, Sequence
+
+from logd.syslog import FACILITIES, SEVERITIES, SyslogMessage, parse
+
+BASE_FIELDS = ("time", "listener", "peer", "message")
+SYSLOG_FIELDS = (
+    "facility",
+    "severity",
+    "timestamp",
+    "hostname",
+    "app_name",
+    "procid",
+    "msgid",
+    "structured_data",
+    "parse_error",
+)
+RECORD_FIELDS = BASE_FIELDS + SYSLOG_FIELDS
+"""Every field name a template may use."""
+
+_LOCAL_HOSTNAME: str | None = None
+
+
+def localHostname() -> str:
+    """
+    The name records from Unix sockets get when the message names no host:
+    they come from this machine.
+    """
+    global _LOCAL_HOSTNAME
+    if _LOCAL_HOSTNAME is None:
+        _LOCAL_HOSTNAME = socket.gethostname()
+    return _LOCAL_HOSTNAME
+
+
+def peerHost(peer: str) -> str:
+    """
+    The host part of a formatted peer (C{1.2.3.4:514}, C{[::1]:514}), or this
+    machine's name for C{-} (a Unix socket).
+    """
+    if peer == "-":
+        return localHostname()
+    host = peer.rpartition(":")[0]
+    return host[1:-1] if host.startswith("[") else host
+
+
+def syslogFields(parsed: SyslogMessage, fallbackHost: str) -> dict[str, Any]:
+    """
+    A parsed message as record fields, with the JSON keys the README lists;
+    C{message} is the MSG part, as text.
+    """
+    fields: dict[str, Any] = {
+        "facility": FACILITIES[parsed.facility],
+        "severity": SEVERITIES[parsed.severity],
+        "timestamp": parsed.timestamp,
+        "hostname": parsed.hostname if parsed.hostname is not None else fallbackHost,
+        "app_name": parsed.app_name,
+        "procid": parsed.procid,
+        "msgid": parsed.msgid,
+        "structured_data": parsed.structured_data,
+        "message": parsed.message.decode("utf-8", "backslashreplace"),
+        # Numeric codes for filters; not written out.
+        "_facility": parsed.facility,
+        "_severity": parsed.severity,
+    }
+    if parsed.parse_error:
+        fields["parse_error"] = True
+    return fields
+
+
+class SyslogFields(Sequence[dict]):
+    """
+    The fields of each message of a syslog batch, parsed on first use.
+    """
+
+    __slots__ = ("_messages", "_fallbackHost", "_parsed")
+
+    def __init__(self, messages: Sequence[bytes], peer: str) -> None:
+        self._messages = messages
+        self._fallbackHost = peer
+        self._parsed: list[dict] | None = None
+
+    def _all(self) -> list[dict]:
+        if self._parsed is None:
+            host = peerHost(self._fallbackHost)
+            self._parsed = [syslogFields(parse(message), host) for message in self._messages]
+        return self._parsed
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self._all())
