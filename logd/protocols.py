@@ -64,13 +64,16 @@ class ListenerFactory(Factory):
     ) -> None:
         """
         Record C{messages} (a sequence of bytes, one per record) as received
-        now from C{peer}: the public API for custom protocols.  C{fields},
-        if given, holds a dict of named fields per message (see
-        L{logd.fields}) for templates, filters and JSON.
+        now from C{peer}: the public API for custom protocols.
+
+        @param peer: the transport's C{getPeer()}, or a datagram's C{addr}.
+            Only IP addresses name a peer; anything else (a Unix socket's
+            path, which a client chooses freely) is written C{-}.
+        @param fields: if given, a dict of named fields per message (see
+            L{logd.fields}) for templates, filters and JSON.
         """
         if messages:
-            peerText = peer if isinstance(peer, str) else formatPeer(peer)
-            self.router.route(Batch(self.clock.seconds(), self.name, peerText, messages, fields))
+            self.router.route(Batch(self.clock.seconds(), self.name, formatPeer(peer), messages, fields))
 
     # Connection tracking, named as policies.WrappingFactory names it.
 
@@ -268,8 +271,7 @@ class SyslogDatagramProtocol(RawDatagramProtocol):
         self.factory.router.stats.bytesReceived += len(data)
         message = datagram_frame(data)
         if message:
-            peer = formatPeer(addr)
-            self.factory.emit((message,), peer, SyslogFields((message,), peer))
+            self.factory.emit((message,), addr, SyslogFields((message,), formatPeer(addr)))
 
 
 DATAGRAM_PROTOCOLS: dict[str, type[RawDatagramProtocol]] = {

@@ -87,8 +87,10 @@ class Lines(Sequence[bytes]):
 def formatPeer(address: IAddress | None) -> str:
     """
     Format a transport address the way every output format shows it:
-    C{host:port}, C{[v6host]:port}, or C{-} where there is no peer address
-    (Unix sockets, whose peers are unnamed).
+    C{host:port}, C{[v6host]:port}, or C{-} for anything else: Unix sockets,
+    whose peers are unnamed or named by a path the client chose (Twisted
+    gives a Unix datagram's sender as that path, a plain string, which must
+    never reach the output: it could hold a newline and a forged record).
     """
     if isinstance(address, IPv4Address):
         return f"{address.host}:{address.port}"

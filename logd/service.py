@@ -86,9 +86,16 @@ class LogdService(MultiService):
 
 
 async def _stop(service: Service) -> None:
-    result = service.stopService()
-    if isinstance(result, Deferred):
-        await result
+    """
+    Stop one listener; a failure is logged, not allowed to keep the others
+    (or the sinks) from stopping.
+    """
+    try:
+        result = service.stopService()
+        if isinstance(result, Deferred):
+            await result
+    except Exception:
+        LogdService.log.failure("{listener} failed to stop cleanly", listener=service.name)
 
 
 def makeSink(config: SinkConfig, reactor: Any, formatters: dict[Any, Any], stdoutFD: int) -> BufferedSink:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
 import stat
+import time
 from typing import Callable
 
 from zope.interface import implementer
@@ -35,6 +37,9 @@ from logd.routing import IPressureObserver, ISink
 
 FLUSH_AT = 1024 * 1024
 """Write at once, rather than at the end of the iteration, past this many buffered bytes."""
+
+STOP_WRITE_SECONDS = 5.0
+"""How long a stopping stdout sink waits for a slow reader to take the rest."""
 
 RETRY_SECONDS = 1.0
 """How often a failing sink tries again, and how often a file sink checks that its file is still there."""
@@ -358,6 +363,7 @@ class StdoutSink(BufferedSink):
         self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime, fd: int = 1
     ) -> None:
         super().__init__(config, formatter, reactor)
+        self._socket: socket.socket | None = None
         self._sendSome: Callable[[bytes], int] = self._openStdout(fd)
         self._waiting = False
 
@@ -414,20 +420,32 @@ class StdoutSink(BufferedSink):
         self._waiting = False
 
     def stopService(self) -> None:
+        """
+        Give a slow reader what it has not taken yet, waiting for it up to
+        L{STOP_WRITE_SECONDS} (the reactor is shutting down, so waiting here
+        blocks nothing else); then close our descriptor.
+        """
         if self._waiting:
             self.reactor.removeWriter(self)
             self._waiting = False
-        # Whatever a slow reader has not taken yet is written blocking now:
-        # at shutdown, losing lines is worse than waiting for the reader.
         Service.stopService(self)
         if self._flushCall is not None and self._flushCall.active():
             self._flushCall.cancel()
         self._flushCall = None
-        if self._buffer:
-            data = b"".join(self._buffer)
-            self._buffer, self._buffered = [], 0
-            os.set_blocking(self._fd, True)
-            try:
-                _writeAll(self._fd, data)
-            except OSError as e:
-                self.log.error("sink {sink!r}: {n} bytes not written at stop: {e}", sink=self.sinkName, n=len(data), e=e)
+        data = b"".join(self._buffer)
+        self._buffer, self._buffered = [], 0
+        deadline = time.monotonic() + STOP_WRITE_SECONDS
+        try:
+            while data:
+                data = data[self._sendSome(data) :]
+                remaining = deadline - time.monotonic()
+                if data and (remaining <= 0 or not select.select([], [self._fd], [], remaining)[1]):
+                    break
+        except OSError as e:
+            self.log.error("sink {sink!r}: writing at stop failed: {e}", sink=self.sinkName, e=e)
+        if data:
+            self.log.error("sink {sink!r}: {n} bytes not taken by the reader at stop", sink=self.sinkName, n=len(data))
+        if self._socket is not None:
+            self._socket.close()
+        else:
+            os.close(self._fd)
