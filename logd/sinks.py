@@ -14,7 +14,6 @@ the configured limit so they can pause their connections.
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import socket

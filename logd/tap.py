@@ -36,7 +36,7 @@ class Options(usage.Options):
                 sys.stderr.write(f"logd: {problem}\n")
             sys.stderr.flush()
             # Still parsing options: twistd has not forked, so exiting is safe.
-            raise SystemExit(1)
+            raise SystemExit(1) from None
 
 
 def _reportStartupError(kind: type, value: BaseException, tb: Any, _default: Any = sys.excepthook) -> None:
