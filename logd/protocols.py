@@ -9,6 +9,7 @@ C{self.factory.emit(messages, peer)}.
 
 from __future__ import annotations
 
+from operator import methodcaller
 from typing import Any, Sequence
 
 from twisted.internet.interfaces import IAddress, IReactorTime
@@ -180,6 +181,27 @@ class LineProtocol(StreamProtocol):
         self.emit((line,))
 
 
+_endsWithLF = methodcaller("endswith", b"\n")
+
+
+def _dropTrailingLF(frames: list[bytes]) -> list[bytes]:
+    """
+    rsyslog and syslog-ng end an octet-counted frame with an LF inside the
+    count; like them on reception, drop it (and a CR before it).  Frames
+    ended by LF or NUL never end with one, so this is a C-speed check for
+    them.
+    """
+    if not any(map(_endsWithLF, frames)):
+        return frames
+    trimmed = []
+    for frame in frames:
+        if frame.endswith(b"\n"):
+            frame = frame[:-2] if frame.endswith(b"\r\n") else frame[:-1]
+        if frame:
+            trimmed.append(frame)
+    return trimmed
+
+
 class SyslogProtocol(StreamProtocol):
     """
     Syslog over a stream: RFC 6587 octet counting and LF- or NUL-terminated
@@ -192,12 +214,12 @@ class SyslogProtocol(StreamProtocol):
         super().connectionMade()
 
     def chunkReceived(self, data: bytes) -> None:
-        frames = self._framer.feed(data)
+        frames = _dropTrailingLF(self._framer.feed(data))
         if frames:
             self.emit(frames, SyslogFields(frames, self.peer))
 
     def finish(self) -> None:
-        frames = self._framer.finish()
+        frames = _dropTrailingLF(self._framer.finish())
         if frames:
             self.emit(frames, SyslogFields(frames, self.peer))
         stats = self.factory.router.stats
