@@ -28,6 +28,7 @@ from logd.syslog import FACILITIES, SEVERITIES
 
 BUILTIN_PROTOCOLS = ("raw", "line", "syslog")
 SINK_TYPES = ("file", "stdout")
+FILTER_KEYS = ("severity", "facility", "listener", "match")
 FORMATS = ("text", "json")
 DEFAULT_MAX_LINE = 65536
 DEFAULT_KEEP = 7
@@ -314,15 +315,15 @@ class _Checker:
             self.problems.add(spec.keyLines["rotate"], f"{where}.rotate", "only file sinks rotate")
             ok = False
         fmt = self.value(spec, "format", where, _oneOf(FORMATS), "text")
-        rotate = self.value(spec, "rotate", where, self.rotation) if kind == "file" else None
+        rotate = self.rotation(spec, f"{where}.rotate") if kind == "file" and "rotate" in spec else None
         buffer = self.value(spec, "buffer", where, parseSize, DEFAULT_BUFFER)
         template = self.value(spec, "template", where, _template)
         if template is not None and fmt != "text":
             self.problems.add(spec.keyLines["template"], f"{where}.template", "a template writes text; drop format: json")
             ok = False
-        recordFilter = self.value(spec, "filter", where, self.filter)
-        if recordFilter is not None and recordFilter.listeners:
-            self.filterListeners.append((spec["filter"], f"{where}.filter.listener", recordFilter.listeners))
+        recordFilter = self.filter(spec, f"{where}.filter") if "filter" in spec else None
+        if ("rotate" in spec and kind == "file" and rotate is None) or ("filter" in spec and recordFilter is None):
+            ok = False
         if not ok:
             return None
         return SinkConfig(
@@ -336,47 +337,44 @@ class _Checker:
             filter=recordFilter,
         )
 
-    def filter(self, spec: Any) -> Filter:
-        if not isinstance(spec, _Map):
-            raise ValueError("expected a mapping with severity, facility, listener or match")
-        unknown = set(spec) - {"severity", "facility", "listener", "match"}
-        if unknown:
-            raise ValueError(f"unknown key {sorted(unknown)[0]!r} (expected severity, facility, listener, match)")
-        severity = None
-        if "severity" in spec:
-            if spec["severity"] not in SEVERITIES:
-                raise ValueError(f"severity: expected one of {', '.join(SEVERITIES)}, not {spec['severity']!r}")
-            severity = SEVERITIES.index(spec["severity"])
-        facilities = None
-        if "facility" in spec:
-            names = _nameList(spec["facility"], "facility")
-            bad = [name for name in names if name not in FACILITIES]
-            if bad:
-                raise ValueError(f"facility: unknown facility {bad[0]!r} (one of: {', '.join(FACILITIES)})")
-            facilities = frozenset(FACILITIES.index(name) for name in names)
-        listeners = frozenset(_nameList(spec["listener"], "listener")) if "listener" in spec else None
-        match = None
-        if "match" in spec:
-            if not isinstance(spec["match"], str):
-                raise ValueError("match: expected a regular expression")
-            try:
-                match = re.compile(spec["match"].encode("utf-8"))
-            except re.error as e:
-                raise ValueError(f"match: bad regular expression: {e}") from None
+    def nested(self, spec: _Map, key: str, where: str, allowed: tuple[str, ...]) -> _Map | None:
+        """
+        A sub-mapping such as C{rotate} or C{filter}: its own keys are checked
+        (and reported at their own lines) by the caller.
+        """
+        node = spec[key]
+        if not isinstance(node, _Map) or not node:
+            self.problems.add(spec.keyLines[key], where, f"expected a mapping with {', '.join(allowed)}")
+            return None
+        return node
+
+    def filter(self, spec: _Map, where: str) -> Filter | None:
+        node = self.nested(spec, "filter", where, FILTER_KEYS)
+        if node is None:
+            return None
+        before = len(self.problems.lines)
+        self.keys(node, where, (), FILTER_KEYS)
+        severity = self.value(node, "severity", where, _severity)
+        facilities = self.value(node, "facility", where, _facilities)
+        listeners = self.value(node, "listener", where, lambda value: frozenset(_nameList(value)))
+        match = self.value(node, "match", where, _regex)
+        if len(self.problems.lines) > before:
+            return None
+        if listeners:
+            self.filterListeners.append((node, f"{where}.listener", listeners))
         return Filter(severity=severity, facilities=facilities, listeners=listeners, match=match)
 
-    def rotation(self, spec: Any) -> Rotation:
-        if not isinstance(spec, _Map):
-            raise ValueError("expected a mapping like {max_bytes: 100MiB, keep: 7}")
-        unknown = set(spec) - {"max_bytes", "keep"}
-        if unknown:
-            raise ValueError(f"unknown key {sorted(unknown)[0]!r} (expected max_bytes, keep)")
-        if "max_bytes" not in spec:
-            raise ValueError("missing required key max_bytes")
-        keep = spec.get("keep", DEFAULT_KEEP)
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValueError("keep must be a whole number of at least 1")
-        return Rotation(maxBytes=parseSize(spec["max_bytes"]), keep=keep)
+    def rotation(self, spec: _Map, where: str) -> Rotation | None:
+        node = self.nested(spec, "rotate", where, ("max_bytes", "keep"))
+        if node is None:
+            return None
+        before = len(self.problems.lines)
+        self.keys(node, where, ("max_bytes",), ("keep",))
+        maxBytes = self.value(node, "max_bytes", where, parseSize)
+        keep = self.value(node, "keep", where, _positiveInt, DEFAULT_KEEP)
+        if len(self.problems.lines) > before:
+            return None
+        return Rotation(maxBytes=maxBytes, keep=keep)
 
     # listeners
 
@@ -570,12 +568,35 @@ def _oneOf(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-def _nameList(value: Any, key: str) -> list[str]:
+def _nameList(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{key}: expected a name or a list of names")
+        raise ValueError("expected a name or a list of names")
     return value
+
+
+def _severity(value: Any) -> int:
+    if value not in SEVERITIES:
+        raise ValueError(f"expected one of {', '.join(SEVERITIES)}, not {value!r}")
+    return SEVERITIES.index(value)
+
+
+def _facilities(value: Any) -> frozenset[int]:
+    names = _nameList(value)
+    for name in names:
+        if name not in FACILITIES:
+            raise ValueError(f"unknown facility {name!r} (one of: {', '.join(FACILITIES)})")
+    return frozenset(FACILITIES.index(name) for name in names)
+
+
+def _regex(value: Any) -> re.Pattern[bytes]:
+    if not isinstance(value, str):
+        raise ValueError("expected a regular expression")
+    try:
+        return re.compile(value.encode("utf-8"))
+    except re.error as e:
+        raise ValueError(f"bad regular expression: {e}") from None
 
 
 def _template(value: Any) -> str:

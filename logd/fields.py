@@ -70,9 +70,11 @@ def syslogFields(parsed: SyslogMessage, fallbackHost: str) -> dict[str, Any]:
         "msgid": parsed.msgid,
         "structured_data": parsed.structured_data,
         "message": parsed.message.decode("utf-8", "backslashreplace"),
-        # Numeric codes for filters; not written out.
+        # Not written out: numeric codes for filters, and the MSG bytes for
+        # templates, which escape bytes exactly as the text format does.
         "_facility": parsed.facility,
         "_severity": parsed.severity,
+        "_message": parsed.message,
     }
     if parsed.parse_error:
         fields["parse_error"] = True
@@ -105,3 +107,12 @@ class SyslogFields(Sequence[dict]):
 
     def __iter__(self) -> Iterator[dict]:
         return iter(self._all())
+
+    def subset(self, indices: Sequence[int]) -> Sequence[dict]:
+        """
+        The fields of some of the messages, still unparsed if nothing has
+        asked for them yet (a C{match} filter decides without them).
+        """
+        if self._parsed is not None:
+            return [self._parsed[i] for i in indices]
+        return SyslogFields([self._messages[i] for i in indices], self._fallbackHost)

@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from typing import Sequence
+
+from logd.fields import SyslogFields
 from logd.records import Batch
 
 
@@ -49,13 +52,7 @@ class Filter:
         if len(keep) == len(batch.messages):
             return batch
         messages = batch.messages
-        return Batch(
-            batch.time,
-            batch.listener,
-            batch.peer,
-            [messages[i] for i in keep],
-            None if fields is None else [fields[i] for i in keep],
-        )
+        return Batch(batch.time, batch.listener, batch.peer, [messages[i] for i in keep], _subset(fields, keep))
 
     def _passes(self, message: bytes, fields, index: int) -> bool:  # type: ignore[no-untyped-def]
         if fields is not None and (self.severity is not None or self.facilities is not None):
@@ -65,3 +62,11 @@ class Filter:
             if self.facilities is not None and record["_facility"] not in self.facilities:
                 return False
         return self.match is None or self.match.search(message) is not None
+
+
+def _subset(fields: Sequence[dict] | None, keep: list[int]) -> Sequence[dict] | None:
+    if fields is None:
+        return None
+    if isinstance(fields, SyslogFields):
+        return fields.subset(keep)
+    return [fields[i] for i in keep]

@@ -125,13 +125,17 @@ class Template:
             if extra is not None:
                 for key, value in extra.items():
                     values[key] = _templateValue(value)
+                if "_message" in extra:
+                    values["message"] = escape(extra["_message"]).decode("utf-8")
             out.append(self.template.format_map(_Missing(values)))
         return ("\n".join(out) + "\n").encode("utf-8")
 
 
 def _templateValue(value: Any) -> str:
-    if value is None:
+    if value is None or value == {}:
         return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, dict):
         value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return escape(str(value).encode("utf-8", "surrogateescape")).decode("utf-8")

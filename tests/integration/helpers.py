@@ -138,6 +138,25 @@ def parseJSON(data: bytes) -> list[Record]:
     return records
 
 
+def readJSONObjects(path: str | Path) -> list[dict[str, Any]]:
+    """
+    The whole JSON lines of a json-format file so far, as dicts with every
+    key they carry (syslog records have fields beyond the four that
+    L{parseJSON} allows), each checked for time, listener, peer and message.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    objects = []
+    for line in data[: data.rfind(b"\n") + 1].split(b"\n")[:-1]:
+        obj = json.loads(line)
+        assert {"time", "listener", "peer", "message"} <= set(obj), f"missing keys in {line[:200]!r}"
+        assert _TIME.match(obj["time"]), f"bad time {obj['time']!r}"
+        objects.append(obj)
+    return objects
+
+
 def parse(data: bytes, fmt: str = "text") -> list[Record]:
     return parseJSON(data) if fmt == "json" else parseText(data)
 

@@ -482,19 +482,19 @@ def test_badMaxLine(tmp_path: Path, value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "rotate, words",
+    "rotate, key, words",
     [
-        ("5", ["mapping"]),
-        ("{keep: 3}", ["max_bytes"]),
-        ("{max_bytes: 0}", ["greater than zero"]),
-        ("{max_bytes: lots}", ["lots"]),
-        ("{max_bytes: 1MiB, keep: 0}", ["keep"]),
-        ("{max_bytes: 1MiB, keep: many}", ["keep"]),
-        ("{max_bytes: 1MiB, kep: 3}", ["'kep'"]),
+        ("5", "sinks.s.rotate", ["mapping"]),
+        ("{keep: 3}", "sinks.s.rotate.max_bytes", ["missing"]),
+        ("{max_bytes: 0}", "sinks.s.rotate.max_bytes", ["greater than zero"]),
+        ("{max_bytes: lots}", "sinks.s.rotate.max_bytes", ["lots"]),
+        ("{max_bytes: 1MiB, keep: 0}", "sinks.s.rotate.keep", ["greater than zero"]),
+        ("{max_bytes: 1MiB, keep: many}", "sinks.s.rotate.keep", ["whole number"]),
+        ("{max_bytes: 1MiB, kep: 3}", "sinks.s.rotate.kep", ["unknown key"]),
     ],
 )
-def test_badRotate(tmp_path: Path, rotate: str, words: list[str]) -> None:
-    """A bad rotate setting is reported on the rotate key's line."""
+def test_badRotate(tmp_path: Path, rotate: str, key: str, words: list[str]) -> None:
+    """A bad rotate setting is reported with its own key (on the rotate line here, written as a flow mapping)."""
     path = writeConfig(
         tmp_path,
         f"""
@@ -507,7 +507,7 @@ def test_badRotate(tmp_path: Path, rotate: str, words: list[str]) -> None:
           - {{name: a, endpoint: "tcp:0", protocol: line, sinks: [s]}}
         """,
     )
-    assertProblem([onlyProblem(path)], path, 5, "sinks.s.rotate", *words)
+    assertProblem([onlyProblem(path)], path, 5, key, *words)
 
 
 def test_rotateOnStdout(tmp_path: Path) -> None:
