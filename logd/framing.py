@@ -221,11 +221,12 @@ class LineSplitter:
         return out
 
 
-def splitDatagram(data: bytes, maxLine: int) -> tuple[list[bytes], int]:
+def splitDatagram(data: bytes, maxLine: int) -> tuple[Sequence[bytes], int]:
     """
-    Lines of one datagram, which is complete in itself: its last line needs
-    no LF.  Returns the lines and how many were split for being too long.
+    Lines of one datagram (or of several joined by LFs), which is complete
+    in itself: its last line needs no LF.  Returns the lines and how many
+    were split for being too long.
     """
     splitter = LineSplitter(maxLine)
-    lines = [*splitter.feed(data), *splitter.finish()]
+    lines = splitter.feed(data + b"\n")
     return lines, splitter.splitLines

@@ -249,8 +249,9 @@ class DatagramListenerService(_ListenerService):
         while True:
             try:
                 data, addr = sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return
+            except OSError:  # BlockingIOError: empty at last
+                break
             self.protocol.datagramReceived(data, addr if addr else None)
+        flush = getattr(self.protocol, "flush", None)
+        if flush is not None:
+            flush()

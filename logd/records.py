@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
-from typing import Iterator, Sequence, overload
+from typing import Iterator, NamedTuple, Sequence, overload
 
 from twisted.internet.interfaces import IAddress
 from twisted.internet.address import IPv4Address, IPv6Address
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(NamedTuple):
     """
     Records that arrived together: one chunk from one connection, or one
-    datagram.
+    datagram.  (A named tuple: one is made per read, and a tuple is the
+    cheapest immutable record Python builds.)
 
     @ivar time: arrival time, seconds since the epoch.
     @ivar listener: the configured name of the listener that read them.
@@ -37,7 +36,7 @@ class Batch:
     listener: str
     peer: str
     messages: Sequence[bytes]
-    fields: Sequence[dict] | None = field(default=None)
+    fields: Sequence[dict] | None = None
 
 
 class Lines(Sequence[bytes]):
