@@ -25,7 +25,8 @@ from logd.routing import Router
 from logd.syslog import SyslogFramer, datagram_frame
 
 
-READ_SIZE = 256 * 1024
+SMALL_READ = 64 * 1024
+LARGE_READ = 256 * 1024
 PEER_CACHE = 4096
 
 
@@ -106,15 +107,17 @@ class StreamProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self.peer = formatPeer(self.transport.getPeer())
-        # Bigger reads, fewer trips through Python per line under load; an
-        # idle connection costs nothing for it.
-        self.transport.bufferSize = READ_SIZE
         self.factory.registerProtocol(self)
         if self.factory.config.banner:
             self.transport.write(self.factory.config.banner)
 
     def dataReceived(self, data: bytes) -> None:
-        self.bytesReceived += len(data)
+        size = len(data)
+        self.bytesReceived += size
+        # A busy connection gets bigger reads (fewer trips through Python
+        # per line); a quiet one keeps small ones, because a read buffer
+        # past malloc's mmap threshold costs an mmap and munmap per read.
+        self.transport.bufferSize = LARGE_READ if size >= SMALL_READ else SMALL_READ
         self.chunkReceived(data)
 
     def chunkReceived(self, data: bytes) -> None:
