@@ -70,11 +70,6 @@ def syslogFields(parsed: SyslogMessage, fallbackHost: str) -> dict[str, Any]:
         "msgid": parsed.msgid,
         "structured_data": parsed.structured_data,
         "message": parsed.message.decode("utf-8", "backslashreplace"),
-        # Not written out: numeric codes for filters, and the MSG bytes for
-        # templates, which escape bytes exactly as the text format does.
-        "_facility": parsed.facility,
-        "_severity": parsed.severity,
-        "_message": parsed.message,
     }
     if parsed.parse_error:
         fields["parse_error"] = True
@@ -84,20 +79,34 @@ def syslogFields(parsed: SyslogMessage, fallbackHost: str) -> dict[str, Any]:
 class SyslogFields(Sequence[dict]):
     """
     The fields of each message of a syslog batch, parsed on first use.
+
+    Filters and templates read the parsed messages themselves (L{parsed});
+    the JSON format reads the field dicts, built from those on first use.
     """
 
-    __slots__ = ("_messages", "_fallbackHost", "_parsed")
+    __slots__ = ("_messages", "peer", "_parsed", "_dicts")
 
     def __init__(self, messages: Sequence[bytes], peer: str) -> None:
         self._messages = messages
-        self._fallbackHost = peer
-        self._parsed: list[dict] | None = None
+        self.peer = peer
+        self._parsed: list[SyslogMessage] | None = None
+        self._dicts: list[dict] | None = None
+
+    @property
+    def fallbackHost(self) -> str:
+        """The hostname of messages that name none."""
+        return peerHost(self.peer)
+
+    def parsed(self) -> list[SyslogMessage]:
+        if self._parsed is None:
+            self._parsed = list(map(parse, self._messages))
+        return self._parsed
 
     def _all(self) -> list[dict]:
-        if self._parsed is None:
-            host = peerHost(self._fallbackHost)
-            self._parsed = [syslogFields(parse(message), host) for message in self._messages]
-        return self._parsed
+        if self._dicts is None:
+            host = self.fallbackHost
+            self._dicts = [syslogFields(message, host) for message in self.parsed()]
+        return self._dicts
 
     def __len__(self) -> int:
         return len(self._messages)
@@ -108,11 +117,12 @@ class SyslogFields(Sequence[dict]):
     def __iter__(self) -> Iterator[dict]:
         return iter(self._all())
 
-    def subset(self, indices: Sequence[int]) -> Sequence[dict]:
+    def subset(self, indices: Sequence[int]) -> "SyslogFields":
         """
         The fields of some of the messages, still unparsed if nothing has
         asked for them yet (a C{match} filter decides without them).
         """
+        subset = SyslogFields([self._messages[i] for i in indices], self.peer)
         if self._parsed is not None:
-            return [self._parsed[i] for i in indices]
-        return SyslogFields([self._messages[i] for i in indices], self._fallbackHost)
+            subset._parsed = [self._parsed[i] for i in indices]
+        return subset

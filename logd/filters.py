@@ -17,6 +17,7 @@ from typing import Sequence
 
 from logd.fields import SyslogFields
 from logd.records import Batch
+from logd.syslog import SyslogMessage
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,11 @@ class Filter:
         if self.severity is None and self.facilities is None and self.match is None:
             return batch
         fields = batch.fields
-        if fields is None and (self.severity is not None or self.facilities is not None):
+        needsSyslog = self.severity is not None or self.facilities is not None
+        if needsSyslog and not isinstance(fields, SyslogFields):
             return None
-        keep = [index for index, message in enumerate(batch.messages) if self._passes(message, fields, index)]
+        parsed = fields.parsed() if needsSyslog else None
+        keep = [index for index, message in enumerate(batch.messages) if self._passes(message, parsed, index)]
         if not keep:
             return None
         if len(keep) == len(batch.messages):
@@ -54,12 +57,12 @@ class Filter:
         messages = batch.messages
         return Batch(batch.time, batch.listener, batch.peer, [messages[i] for i in keep], _subset(fields, keep))
 
-    def _passes(self, message: bytes, fields, index: int) -> bool:  # type: ignore[no-untyped-def]
-        if fields is not None and (self.severity is not None or self.facilities is not None):
-            record = fields[index]
-            if self.severity is not None and record["_severity"] > self.severity:
+    def _passes(self, message: bytes, parsed: list[SyslogMessage] | None, index: int) -> bool:
+        if parsed is not None:
+            record = parsed[index]
+            if self.severity is not None and record.severity > self.severity:
                 return False
-            if self.facilities is not None and record["_facility"] not in self.facilities:
+            if self.facilities is not None and record.facility not in self.facilities:
                 return False
         return self.match is None or self.match.search(message) is not None
 

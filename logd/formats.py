@@ -15,7 +15,9 @@ from itertools import repeat
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Callable, Protocol
 
+from logd.fields import SYSLOG_FIELDS, SyslogFields
 from logd.records import Batch, Lines, escape, escapeLines, formatTime
+from logd.syslog import FACILITIES, SEVERITIES, SyslogMessage
 
 
 class Formatter(Protocol):
@@ -89,45 +91,76 @@ def renderJSON(batch: Batch) -> bytes:
         body = ("}\n" + prefix).join(map(encode_basestring, _decode(batch.messages)))
         return (prefix + body + "}\n").encode("utf-8")
     # Records with parsed fields: "message" is theirs (a syslog MSG part).
-    head = head[:-1]
-    return "".join(head + _jsonFields(extra) + "}\n" for extra in batch.fields).encode("utf-8")
+    return "".join([_withFields(head, fields) for fields in batch.fields]).encode("utf-8")
 
 
-def _jsonFields(fields: dict) -> str:
-    public = {key: value for key, value in fields.items() if key[0] != "_"}
-    return "," + json.dumps(public, ensure_ascii=False, separators=(",", ":"))[1:-1]
+def _withFields(head: str, fields: dict) -> str:
+    """
+    C{head} (ending in a comma) and the fields, as one JSON object line.
+    """
+    return head + _encode(fields)[1:] + "\n" if fields else head[:-1] + "}\n"
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""One encoder for every record: json.dumps with options builds a new one per call."""
+
+
+def _syslogGetter(name: str) -> Callable[[SyslogMessage, str], str]:
+    """
+    How a template reads field C{name} straight off a parsed syslog
+    message, without building the JSON format's dict.
+    """
+    if name == "facility":
+        return lambda parsed, host: FACILITIES[parsed.facility]
+    if name == "severity":
+        return lambda parsed, host: SEVERITIES[parsed.severity]
+    if name == "hostname":
+        return lambda parsed, host: host if parsed.hostname is None else _templateValue(parsed.hostname)
+    if name == "message":
+        return lambda parsed, host: escape(parsed.message).decode("utf-8")
+    if name == "parse_error":
+        # As in JSON, where the key appears only when true.
+        return lambda parsed, host: "true" if parsed.parse_error else "-"
+    return lambda parsed, host: _templateValue(getattr(parsed, name))
 
 
 class Template:
     """
     A sink's C{template}, such as C{"{time} {hostname} {app_name}[{procid}]: {message}"},
     compiled when the configuration loads.  Every value is escaped like a
-    text-format message, so a template still writes one line per record;
-    a field the record does not have (a syslog field of a plain line
-    record, a NILVALUE) is written C{-}.
+    text-format message (C{message} byte-exact), so a template still writes
+    one line per record; a field the record does not have (a syslog field of
+    a plain line record, a NILVALUE) is written C{-}.
     """
 
     def __init__(self, template: str) -> None:
         self.template = template
         self.names = tuple(
-            name for _, name, _, _ in string.Formatter().parse(template) if name is not None
+            dict.fromkeys(name for _, name, _, _ in string.Formatter().parse(template) if name is not None)
         )
+        self._syslog = [(name, _syslogGetter(name)) for name in self.names if name in SYSLOG_FIELDS or name == "message"]
 
     def __call__(self, batch: Batch) -> bytes:
         if not batch.messages:
             return b""
-        base = {"time": formatTime(batch.time), "listener": batch.listener, "peer": batch.peer}
-        fields = batch.fields if batch.fields is not None else repeat(None)
+        base = _Missing(time=formatTime(batch.time), listener=batch.listener, peer=batch.peer)
+        render = self.template.format_map
+        fields = batch.fields
         out = []
-        for message, extra in zip(batch.messages, fields):
-            values = dict(base)
-            values["message"] = escape(message).decode("utf-8")
-            if extra is not None:
-                for key, value in extra.items():
-                    values[key] = _templateValue(value)
-                if "_message" in extra:
-                    values["message"] = escape(extra["_message"]).decode("utf-8")
-            out.append(self.template.format_map(_Missing(values)))
+        if isinstance(fields, SyslogFields):
+            host = fields.fallbackHost
+            for parsed in fields.parsed():
+                values = base.copy()
+                for name, get in self._syslog:
+                    values[name] = get(parsed, host)
+                out.append(render(values))
+        else:
+            for message, extra in zip(batch.messages, fields if fields is not None else repeat(None)):
+                values = base.copy()
+                values["message"] = escape(message).decode("utf-8")
+                if extra:
+                    values.update((key, _templateValue(value)) for key, value in extra.items())
+                out.append(render(values))
         return ("\n".join(out) + "\n").encode("utf-8")
 
 
@@ -137,13 +170,16 @@ def _templateValue(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        value = _encode(value)
     return escape(str(value).encode("utf-8", "surrogateescape")).decode("utf-8")
 
 
 class _Missing(dict):
     def __missing__(self, key: str) -> str:
         return "-"
+
+    def copy(self) -> "_Missing":
+        return _Missing(self)
 
 
 FORMATS: dict[str, Callable[[Batch], bytes]] = {"text": renderText, "json": renderJSON}
