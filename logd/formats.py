@@ -13,7 +13,7 @@ import json
 import string
 from itertools import repeat
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 from logd.fields import SYSLOG_FIELDS, SyslogFields
 from logd.records import Batch, Lines, escape, escapeLines, formatTime
@@ -21,7 +21,14 @@ from logd.syslog import FACILITIES, SEVERITIES, SyslogMessage
 
 
 class Formatter(Protocol):
-    def __call__(self, batch: Batch) -> bytes: ...
+    def pieces(self, batch: Batch) -> Sequence[bytes]:
+        """
+        The output, as pieces a sink writes with one C{writev}, unjoined:
+        joining them would copy every byte once more.
+        """
+
+    def __call__(self, batch: Batch) -> bytes:
+        """The output, joined."""
 
 
 class _Memo:
@@ -30,16 +37,19 @@ class _Memo:
     every sink of a listener one after another.
     """
 
-    def __init__(self, render: Callable[[Batch], bytes]) -> None:
+    def __init__(self, render: Callable[[Batch], Sequence[bytes]]) -> None:
         self._render = render
         self._last: Batch | None = None
-        self._output = b""
+        self._output: Sequence[bytes] = ()
 
-    def __call__(self, batch: Batch) -> bytes:
+    def pieces(self, batch: Batch) -> Sequence[bytes]:
         if batch is not self._last:
             self._output = self._render(batch)
             self._last = batch
         return self._output
+
+    def __call__(self, batch: Batch) -> bytes:
+        return b"".join(self.pieces(batch))
 
 
 def _escapedBody(messages) -> bytes:
@@ -56,15 +66,20 @@ def _escapedBody(messages) -> bytes:
     return b"\n".join(map(escape, messages))
 
 
-def renderText(batch: Batch) -> bytes:
+def textPieces(batch: Batch) -> Sequence[bytes]:
     """
-    C{TIME LISTENER PEER MESSAGE}, one LF-terminated line per record.
+    C{TIME LISTENER PEER MESSAGE}, one LF-terminated line per record: the
+    first prefix, every message with the following ones, and the last LF.
     """
     if not batch.messages:
-        return b""
+        return ()
     prefix = f"{formatTime(batch.time)} {batch.listener} {batch.peer} ".encode()
     body = _escapedBody(batch.messages)
-    return b"".join((prefix, body.replace(b"\n", b"\n" + prefix), b"\n"))
+    return (prefix, body.replace(b"\n", b"\n" + prefix), b"\n")
+
+
+def renderText(batch: Batch) -> bytes:
+    return b"".join(textPieces(batch))
 
 
 def _decode(messages) -> list[str]:
@@ -182,8 +197,12 @@ class _Missing(dict):
         return _Missing(self)
 
 
-FORMATS: dict[str, Callable[[Batch], bytes]] = {"text": renderText, "json": renderJSON}
+def _whole(render: Callable[[Batch], bytes]) -> Callable[[Batch], Sequence[bytes]]:
+    return lambda batch: (render(batch),)
+
+
+FORMATS: dict[str, Callable[[Batch], Sequence[bytes]]] = {"text": textPieces, "json": _whole(renderJSON)}
 
 
 def makeFormatter(name: str, template: str | None = None) -> Formatter:
-    return _Memo(Template(template) if template is not None else FORMATS[name])
+    return _Memo(_whole(Template(template)) if template is not None else FORMATS[name])

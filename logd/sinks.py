@@ -72,11 +72,11 @@ class BufferedSink(Service):
     # ISink
 
     def write(self, batch: Batch) -> None:
-        data = self.formatter(batch)
-        if not data:
+        pieces = self.formatter.pieces(batch)
+        if not pieces:
             return
-        self._buffer.append(data)
-        self._buffered += len(data)
+        self._buffer.extend(pieces)
+        self._buffered += sum(map(len, pieces))
         if self._buffered >= FLUSH_AT and self._failure is None:
             self.flush()
         elif self._flushCall is None:
@@ -108,28 +108,27 @@ class BufferedSink(Service):
         """
         if not self._buffer:
             return
-        data = b"".join(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        pieces = self._buffer
         try:
-            written = self._writeSome(data)
+            written = self._writeSome(pieces)
         except OSError as e:
             written = getattr(e, "written", 0)
             self._failed(e)
         else:
             self._recovered()
         self.bytesWritten += written
-        rest = data[written:]
-        self._buffer = [rest] if rest else []
-        self._buffered = len(rest)
+        self._buffer = _dropFront(pieces, written, self._buffered)
+        self._buffered -= written
         if self._full and self._buffered <= self.limit // 2:
             self._full = False
             for observer in list(self._observers):
                 observer.sinkDrained(self)
 
-    def _writeSome(self, data: bytes) -> int:
+    def _writeSome(self, pieces: list[bytes]) -> int:
         """
-        Write from C{data}; return how much was written.  An C{OSError}
-        means the destination failed; its C{written} attribute, if any, says
-        how much got out before it did.
+        Write from the front of C{pieces}; return how many bytes were
+        written.  An C{OSError} means the destination failed; its
+        C{written} attribute, if any, says how much got out before it did.
         """
         raise NotImplementedError()
 
@@ -185,6 +184,47 @@ class BufferedSink(Service):
         """
         Called on SIGHUP.  Only files have something to reopen.
         """
+
+
+IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+
+def _dropFront(pieces: list[bytes], count: int, total: int) -> list[bytes]:
+    """
+    What is left of C{pieces} (C{total} bytes in all) once C{count} bytes of
+    them are written.
+    """
+    if count >= total:
+        return []
+    index = 0
+    while count >= len(pieces[index]):
+        count -= len(pieces[index])
+        index += 1
+    rest = pieces[index:]
+    rest[0] = rest[0][count:]
+    return rest
+
+
+def _writevAll(fd: int, pieces: list[bytes]) -> int:
+    """
+    Write all of C{pieces} to a blocking descriptor with as few C{writev}
+    calls as the kernel allows, or raise an C{OSError} carrying how much was
+    written before the failure.
+    """
+    left = sum(map(len, pieces))
+    done = 0
+    while pieces:
+        try:
+            count = os.writev(fd, pieces[:IOV_MAX])
+        except InterruptedError:
+            continue
+        except OSError as e:
+            e.written = done  # type: ignore[attr-defined]
+            raise
+        pieces = _dropFront(pieces, count, left)
+        done += count
+        left -= count
+    return done
 
 
 def _writeAll(fd: int, data: bytes) -> int:
@@ -292,14 +332,15 @@ class FileSink(BufferedSink):
             self.log.warn("sink {sink!r}: {path} was removed or replaced; reopening it", sink=self.sinkName, path=self.path)
             self.reopen()
 
-    def _writeSome(self, data: bytes) -> int:
+    def _writeSome(self, pieces: list[bytes]) -> int:
         if self._fd is None:
             self._open()
         if self.rotation is None:
-            written = _writeAll(self._fd, data)
+            written = _writevAll(self._fd, pieces)
             self._fileSize += written
             return written
-        return self._writeRotating(data)
+        # Rotation cuts between records, so it needs the bytes in one piece.
+        return self._writeRotating(b"".join(pieces))
 
     def _writeRotating(self, data: bytes) -> int:
         """
@@ -363,11 +404,11 @@ class StdoutSink(BufferedSink):
     ) -> None:
         super().__init__(config, formatter, reactor)
         self._socket: socket.socket | None = None
-        self._sendSome: Callable[[bytes], int] = self._openStdout(fd)
+        self._sendSome: Callable[[list[bytes]], int] = self._openStdout(fd)
         self._waiting = False
 
 
-    def _openStdout(self, fd: int) -> Callable[[bytes], int]:
+    def _openStdout(self, fd: int) -> Callable[[list[bytes]], int]:
         mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
             try:
@@ -381,26 +422,26 @@ class StdoutSink(BufferedSink):
         if stat.S_ISSOCK(mode):
             self._socket = socket.socket(fileno=self._fd)
             return self._sendNonBlocking
-        return lambda data: _writeAll(self._fd, data)
+        return lambda pieces: _writevAll(self._fd, pieces)
 
-    def _writeNonBlocking(self, data: bytes) -> int:
+    def _writeNonBlocking(self, pieces: list[bytes]) -> int:
         try:
-            return os.write(self._fd, data)
+            return os.writev(self._fd, pieces[:IOV_MAX])
         except BlockingIOError:
             return 0
 
-    def _sendNonBlocking(self, data: bytes) -> int:
+    def _sendNonBlocking(self, pieces: list[bytes]) -> int:
         try:
-            return self._socket.send(data, socket.MSG_DONTWAIT)
+            return self._socket.sendmsg(pieces[:IOV_MAX], (), socket.MSG_DONTWAIT)
         except BlockingIOError:
             return 0
 
     def fileno(self) -> int:
         return self._fd
 
-    def _writeSome(self, data: bytes) -> int:
-        written = self._sendSome(data)
-        if written < len(data) and not self._waiting and self.running:
+    def _writeSome(self, pieces: list[bytes]) -> int:
+        written = self._sendSome(pieces)
+        if written < self._buffered and not self._waiting and self.running:
             self._waiting = True
             self.reactor.addWriter(self)
         return written
@@ -436,7 +477,7 @@ class StdoutSink(BufferedSink):
         deadline = time.monotonic() + STOP_WRITE_SECONDS
         try:
             while data:
-                data = data[self._sendSome(data) :]
+                data = data[self._sendSome([data]) :]
                 remaining = deadline - time.monotonic()
                 if data and (remaining <= 0 or not select.select([], [self._fd], [], remaining)[1]):
                     break
