@@ -8,7 +8,12 @@ that each line arrived exactly once and intact:
     bench L00000042 C00003 <filler to 99 bytes>\\n
 
 C{L} is the line's global number (0 .. total-1), C{C} the connection that
-sent it.  Latency lines also carry their send time (C{T}, CLOCK_MONOTONIC in
+sent it.  With C{--format syslog} (C{blast} only) each line is an RFC 5424
+message of the same 100 bytes, LF-terminated (RFC 6587 non-transparent
+framing), whose MSG part carries the id:
+
+    <165>1 2026-11-26T10:00:00.000000Z host app 1234 ID47 - bench L00000042 C00003 <filler>\\n
+  Latency lines also carry their send time (C{T}, CLOCK_MONOTONIC in
 ns, which every process on the machine shares).
 
 Subcommands (each prints one JSON object on stdout when done; times are
@@ -45,6 +50,12 @@ PREFIX_SIZE = len(b"bench L00000000 C00000 ")
 FILL = FILLER[: LINE_SIZE - PREFIX_SIZE - 1]
 CHUNK = 1 << 20
 
+SYSLOG_HEADER = b"<165>1 2026-11-26T10:00:00.000000Z host app 1234 ID47 - "
+"""RFC 5424 header of the syslog workloads: local4.notice, no structured data."""
+SYSLOG_FILL = FILLER[: LINE_SIZE - len(SYSLOG_HEADER) - PREFIX_SIZE - 1]
+FORMATS = {"plain": (b"", FILL), "syslog": (SYSLOG_HEADER, SYSLOG_FILL)}
+"""Line format name -> (what precedes C{bench L...}, the filler after the connection number)."""
+
 
 def raiseNoFile(want: int = 1 << 20) -> int:
     """Raise RLIMIT_NOFILE as far as the hard limit allows (root may lift it)."""
@@ -58,24 +69,26 @@ def raiseNoFile(want: int = 1 << 20) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def line(lineId: int, conn: int) -> bytes:
-    return b"bench L%08d C%05d %s\n" % (lineId, conn, FILL)
+def line(lineId: int, conn: int, format: str = "plain") -> bytes:
+    header, fill = FORMATS[format]
+    return b"%sbench L%08d C%05d %s\n" % (header, lineId, conn, fill)
 
 
-def connectionBuffer(conn: int, first: int, count: int) -> bytes:
+def connectionBuffer(conn: int, first: int, count: int, format: str = "plain") -> bytes:
     """One connection's whole stream: lines first .. first+count-1."""
-    head = b"bench L"
-    tail = b" C%05d %s\n" % (conn, FILL)
+    header, fill = FORMATS[format]
+    head = header + b"bench L"
+    tail = b" C%05d %s\n" % (conn, fill)
     return b"".join([head + b"%08d" % i + tail for i in range(first, first + count)])
 
 
-def buildBuffers(conns: int, total: int) -> list[bytes]:
+def buildBuffers(conns: int, total: int, format: str = "plain") -> list[bytes]:
     per, extra = divmod(total, conns)
     buffers = []
     first = 0
     for c in range(conns):
         count = per + (1 if c < extra else 0)
-        buffers.append(connectionBuffer(c, first, count))
+        buffers.append(connectionBuffer(c, first, count, format))
         first += count
     return buffers
 
@@ -151,7 +164,7 @@ def connectMany(host: str, port: int, n: int, deadline: float) -> list[socket.so
 
 def blast(args: argparse.Namespace) -> dict:
     raiseNoFile()
-    buffers = buildBuffers(args.conns, args.total)
+    buffers = buildBuffers(args.conns, args.total, args.format)
     totalBytes = sum(map(len, buffers))
     deadline = time.monotonic() + args.timeout
     socks = connectMany(args.host, args.port, args.conns, deadline)
@@ -189,6 +202,7 @@ def blast(args: argparse.Namespace) -> dict:
         s.close()
     return {
         "mode": "blast",
+        "format": args.format,
         "conns": args.conns,
         "lines": args.total,
         "bytes": totalBytes,
@@ -351,6 +365,7 @@ def main() -> None:
     b = sub.add_parser("blast", parents=[common])
     b.add_argument("--conns", type=int, default=1)
     b.add_argument("--total", type=int, default=2_000_000)
+    b.add_argument("--format", choices=sorted(FORMATS), default="plain", help="plain lines, or RFC 5424 syslog messages (LF-terminated)")
     i = sub.add_parser("idle", parents=[common])
     i.add_argument("--conns", type=int, default=10_000)
     i.add_argument("--hold", type=float, default=120.0)

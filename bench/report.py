@@ -8,7 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-THROUGHPUT = [("tcp-1", "1 connection"), ("tcp-16", "16 connections"), ("tcp-1000", "1,000 connections")]
+THROUGHPUT = [
+    ("tcp-1", "1 connection"),
+    ("tcp-16", "16 connections"),
+    ("tcp-1000", "1,000 connections"),
+    ("syslog-1", "syslog (RFC 5424), 1 connection"),
+    ("syslog-16", "syslog (RFC 5424), 16 connections"),
+]
+PLAIN = [k for k, _ in THROUGHPUT if k.startswith("tcp-")]
+SYSLOG = [k for k, _ in THROUGHPUT if k.startswith("syslog-")]
+PARSED = [("logd-syslog-template", "template"), ("logd-syslog-json", "JSON")]
+"""logd's syslog variants that parse every message (issue 4: they must beat rsyslog)."""
 
 
 def _n(v: float | None, fmt: str = "{:,.0f}") -> str:
@@ -49,9 +59,25 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     names = list(results["daemons"])
+    syslogNoted = False
     for key, title in THROUGHPUT:
         if key not in w:
             continue
+        if key in SYSLOG and not syslogNoted:
+            syslogNoted = True
+            example = par.get("syslog_example", "").rstrip("\n")
+            out += [
+                "## Syslog workloads",
+                "",
+                f"Each line is an RFC 5424 message of {par['line_bytes']} bytes, LF-terminated (RFC 6587 non-transparent framing), "
+                f"its id in the MSG part: `{example}`. rsyslog and syslog-ng parse it and write "
+                "`TIME HOSTNAME APP-NAME[PROCID]: MSG` (settings below). logd runs three ways: **text** writes the message as received "
+                "(`TIME LISTENER PEER MESSAGE`); logd parses lazily and this sink asks for no field, so it measures the framing only "
+                "(*unparsed output*); **template** (`{time} {hostname} {app_name}[{procid}]: {message}`) parses every message and "
+                "writes the same line as the peers; **JSON** parses every message and writes all its fields. Every output line was "
+                "checked against the whole line its format must give (hostname, app-name, procid and, in JSON, every field in place).",
+                "",
+            ]
         out += [f"## Throughput, {title}", "", "| daemon | lines/s (median) | min–max | CPU s | µs CPU/line | peak RSS MiB | lost lines | exactly once | other load (cores) |", "|---|---:|---:|---:|---:|---:|---:|:---:|---:|"]
         for n in names:
             s = w[key].get(n)
@@ -154,6 +180,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         return (w.get(key, {}).get(name) or {}).get("median_cpu_us_per_line")
 
     rows = []
+    titles = dict(THROUGHPUT)
     for key, title in THROUGHPUT[:2]:
         a, b = rate(key, "logd"), rate(key, "rsyslog")
         if a and b:
@@ -173,7 +200,18 @@ def targets(results: dict[str, Any]) -> list[str]:
     lat = (w.get("latency") or {}).get("logd")
     if lat and "error" not in lat and lat.get("p99_ms") is not None:
         rows.append(("p99 latency < 100 ms at 1,000 lines/s", f"{lat['p99_ms']:.2f} ms", lat["p99_ms"] < 100))
-    losses = [(w[k]["logd"].get("total_loss"), w[k]["logd"].get("all_exactly_once")) for k, _ in THROUGHPUT if "logd" in w.get(k, {}) and w[k]["logd"].get("runs")]
+    for key in SYSLOG:
+        b = rate(key, "rsyslog")
+        for name, what in PARSED:
+            a = rate(key, name)
+            if a and b:
+                where = titles[key].split(", ", 1)[1]
+                rows.append((f"parsed syslog ({what}) lines/s > rsyslog's (issue 4), {where}", f"{a / b:.2f}×", a > b))
+    logds = ["logd"] + [n for n in results["daemons"] if n.startswith("logd-syslog-")]
+    losses = [
+        (w[k][n].get("total_loss"), w[k][n].get("all_exactly_once"))
+        for k, _ in THROUGHPUT for n in logds if n in w.get(k, {}) and w[k][n].get("runs")
+    ]
     if lat and "error" not in lat:
         losses.append((lat["loss"] + lat["duplicates"], lat["loss"] + lat["duplicates"] == 0))
     if losses:
@@ -181,49 +219,72 @@ def targets(results: dict[str, Any]) -> list[str]:
         rows.append(("zero loss over TCP, every workload (and every line exactly once)", f"{total} lost", total == 0 and all(ok for _, ok in losses)))
     if not rows:
         return []
-    out = ["## logd against issue 3's targets (this run)", "", "| target | measured | met |", "|---|---:|:---:|"]
+    out = ["## logd against the targets of issues 3 and 4 (this run)", "", "| target | measured | met |", "|---|---:|:---:|"]
     out += [f"| {t} | {m} | {'yes' if ok else 'no'} |" for t, m, ok in rows]
     return out + [""]
 
 
+COLORS = {
+    "logd": "#2a7ab9",
+    "logd-syslog-text": "#9cc7e8",
+    "logd-syslog-template": "#2a7ab9",
+    "logd-syslog-json": "#1b4f78",
+    "rsyslog": "#d9822b",
+    "syslog-ng": "#5a9e4b",
+    "twisted-linereceiver": "#9b59b6",
+    "twisted-bare": "#bbbbbb",
+}
+
+
 def chart(results: dict[str, Any], path: Path) -> None:
+    """
+    One row of two panels (lines/s, CPU µs per line) for the plain-line
+    workloads and one for the syslog workloads, each with the daemons that ran them.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     w = results["workloads"]
-    keys = [(k, t) for k, t in THROUGHPUT if k in w]
-    names = list(results["daemons"])
-    if not keys:
+    titles = dict(THROUGHPUT)
+    rows = []
+    for group, heading in ((PLAIN, "plain lines"), (SYSLOG, "RFC 5424 syslog")):
+        keys = [k for k in group if k in w]
+        names = [n for n in results["daemons"] if any((w[k].get(n) or {}).get("runs") for k in keys)]
+        if keys and names:
+            rows.append((keys, names, heading))
+    if not rows:
         return
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
-    width = 0.8 / max(len(names), 1)
-    colors = {"logd": "#2a7ab9", "rsyslog": "#d9822b", "syslog-ng": "#5a9e4b", "twisted-linereceiver": "#9b59b6"}
-    for i, n in enumerate(names):
-        med, lo, hi, cpu = [], [], [], []
-        for k, _ in keys:
-            s = w[k].get(n) or {}
-            m = (s.get("median_lines_per_s") or 0) / 1e6
-            med.append(m)
-            lo.append(m - (s.get("min_lines_per_s") or 0) / 1e6 if s.get("min_lines_per_s") else 0)
-            hi.append((s.get("max_lines_per_s") or 0) / 1e6 - m if s.get("max_lines_per_s") else 0)
-            cpu.append(s.get("median_cpu_us_per_line") or 0)
-        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(keys))]
-        label = results["daemons"][n]["label"]
-        bars = ax.bar(xs, med, width, yerr=[lo, hi], capsize=3, label=label, color=colors.get(n))
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in med], fontsize=7, padding=2)
-        bars2 = ax2.bar(xs, cpu, width, label=label, color=colors.get(n))
-        ax2.bar_label(bars2, labels=[f"{v:.2f}" for v in cpu], fontsize=7, padding=2)
-    for a in (ax, ax2):
-        a.set_xticks(range(len(keys)))
-        a.set_xticklabels([t for _, t in keys])
-        a.grid(axis="y", alpha=0.3)
-    ax.set_ylabel("million lines/s (median, min–max bars)")
-    ax.set_title(f"End-to-end throughput, {results['parameters']['lines']:,} lines of {results['parameters']['line_bytes']} B")
-    ax2.set_ylabel("µs of daemon CPU per line (median)")
-    ax2.set_title("CPU per line (lower is better)")
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(14, 5.2 * len(rows)), gridspec_kw={"width_ratios": [3, 2]}, squeeze=False)
+    par = results["parameters"]
+    for (keys, names, heading), (ax, ax2) in zip(rows, axes):
+        width = 0.8 / len(names)
+        for i, n in enumerate(names):
+            med, lo, hi, cpu = [], [], [], []
+            for k in keys:
+                s = w[k].get(n) or {}
+                m = (s.get("median_lines_per_s") or 0) / 1e6
+                med.append(m)
+                lo.append(m - (s.get("min_lines_per_s") or 0) / 1e6 if s.get("min_lines_per_s") else 0)
+                hi.append((s.get("max_lines_per_s") or 0) / 1e6 - m if s.get("max_lines_per_s") else 0)
+                cpu.append(s.get("median_cpu_us_per_line") or 0)
+            xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(keys))]
+            label = results["daemons"][n]["label"]
+            hatch = "//" if n == "twisted-bare" else None
+            bars = ax.bar(xs, med, width, yerr=[lo, hi], capsize=3, label=label, color=COLORS.get(n), hatch=hatch, edgecolor="white" if hatch else None)
+            ax.bar_label(bars, labels=[f"{v:.2f}" if v else "" for v in med], fontsize=7, padding=2)
+            bars2 = ax2.bar(xs, cpu, width, label=label, color=COLORS.get(n), hatch=hatch, edgecolor="white" if hatch else None)
+            ax2.bar_label(bars2, labels=[f"{v:.2f}" if v else "" for v in cpu], fontsize=7, padding=2)
+        for a in (ax, ax2):
+            a.set_xticks(range(len(keys)))
+            a.set_xticklabels([titles[k].replace("syslog (RFC 5424), ", "") for k in keys])
+            a.grid(axis="y", alpha=0.3)
+        ax.set_ylabel("million lines/s (median, min–max bars)")
+        ax.set_title(f"End-to-end throughput, {heading}: {par['lines']:,} lines of {par['line_bytes']} B")
+        ax2.set_ylabel("µs of daemon CPU per line (median)")
+        ax2.set_title(f"CPU per line, {heading} (lower is better)")
+        ax.legend(fontsize=8)
     m = results["machine"]
     fig.suptitle(f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}, Python {m['python']}, Twisted {m['twisted']}", fontsize=9)
     fig.tight_layout()

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """
 logd's side-by-side benchmark against rsyslog, syslog-ng and the textbook
-Twisted LineReceiver logger (issue 3).
+Twisted LineReceiver logger (issue 3), with syslog workloads (issue 4).
 
 Run it from the repository with
 
-    bench/run                       # the full run: 3 runs of every workload, ~20 min
+    bench/run                       # the full run: 3 runs of every workload
     bench/run --quick               # 200,000 lines, 1 run, small idle/latency/UDP loads
     bench/run --daemons logd,rsyslog --workloads tcp-1,tcp-16 --runs 5
     bench/run --report-only         # redraw results.md and throughput.png from results.json
@@ -13,10 +13,14 @@ Run it from the repository with
 Each daemon runs in the foreground with its own config, pid file and work
 directory under bench/work/, on loopback ports, with the same job: a TCP
 (and, for the UDP workload, UDP) listener, every line appended to a file
-with the receive time, the peer address and the message.  rsyslog and
-syslog-ng are Debian's packages unpacked into bench/work/root (never
-installed: they conflict, and no system log daemon is started); their
-shared libraries come from apt.
+with the receive time, the peer address and the message.  In the syslog
+workloads the lines are RFC 5424 messages, and the job is to parse them and
+write C{TIME HOSTNAME APP-NAME[PROCID]: MSG} (logd also writes them as
+received, and as JSON).  rsyslog and syslog-ng are Debian's packages,
+unpacked by tests/e2e/peers.sh into .venv/peers (never installed: they
+conflict, and no system log daemon is started); their shared libraries
+come from apt.  twisted-bare is a ceiling, not a peer: Twisted
+writing the chunks it reads, unparsed.
 
 Every workload is measured end to end: from the first byte the load
 generator sends until the daemon's output file holds every line; then the
@@ -51,8 +55,9 @@ from typing import Any, Callable
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORK = BENCH / "work"
-PEERS = WORK / "root"
-DEBS = WORK / "debs"
+PEERS = Path(os.environ.get("LOGD_PEERS") or REPO / ".venv" / "peers")
+"""Where tests/e2e/peers.sh unpacks rsyslog and syslog-ng: the end-to-end tests' directory (same LOGD_PEERS override)."""
+PEERS_SH = REPO / "tests" / "e2e" / "peers.sh"
 RESULTS = BENCH / "results"
 PYTHON = sys.executable
 LOADGEN = BENCH / "loadgen.py"
@@ -71,14 +76,24 @@ SYSLOG_NG_WINDOW = 1000
 SYSLOG_NG_FETCH = 1000
 """syslog-ng's log-fetch-limit: messages read from one connection per poll iteration (default 10)."""
 
-LIB_PACKAGES = [
-    # rsyslog
-    "libestr0", "libfastjson4", "liblognorm5", "libuuid1", "libzstd1", "zlib1g", "libsystemd0",
-    # syslog-ng-core
-    "libivykis0", "libjson-c5", "libnet1", "libpcre3", "libwrap0", "libglib2.0-0", "libcap2", "libssl3",
-]
-
 LINE_RE = re.compile(rb"bench L(\d{8}) C\d{5} " + re.escape(loadgen.FILL) + rb"\n")
+"""A plain line's id, wherever it is in the output line (the daemons put different things before it)."""
+
+TIME_RE = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
+"""An RFC 3339 receive time, as every daemon writes it."""
+
+
+def syslogLineRe(before: bytes, after: bytes = b"") -> re.Pattern[bytes]:
+    """
+    A whole output line of the syslog workloads: C{before} (a regex), the
+    message's MSG part with its id, then C{after}: so a line counts only if
+    the daemon put the parsed fields where its template says.
+    """
+    return re.compile(rb"(?m)^" + before + rb"bench L(\d{8}) C\d{5} " + re.escape(loadgen.SYSLOG_FILL) + after + rb"\n")
+
+
+SYSLOG_TEMPLATE_RE = syslogLineRe(TIME_RE + rb" host app\[1234\]: ")
+"""C{TIME HOSTNAME APP[PROCID]: MSG}: logd's template sink, rsyslog's and syslog-ng's templates of the syslog workloads."""
 LATENCY_RE = re.compile(rb"bench L(\d{8}) C00000 T(\d+) ")
 
 
@@ -220,46 +235,33 @@ def systemLogDaemons() -> list[str]:
 
 def setupPeers(names: list[str]) -> None:
     """
-    Unpack rsyslog and syslog-ng-core into bench/work/root with apt-get
-    download + dpkg -x, and make sure their shared libraries are installed.
+    rsyslog and syslog-ng, unpacked (never installed) by the end-to-end
+    tests' tests/e2e/peers.sh into PEERS, which the tests share; it installs
+    their shared libraries with apt when ldd finds some missing, and checks
+    the modules the benchmark loads (rsyslog: imtcp, imudp and the netstream
+    modules, omfile is built in; syslog-ng: afsocket, affile, syslogformat).
     """
-    wanted = {"rsyslog": PEERS / "usr/sbin/rsyslogd", "syslog-ng-core": PEERS / "usr/sbin/syslog-ng"}
-    need = [pkg for pkg, binary in wanted.items() if (pkg.split("-core")[0] in names) and not binary.exists()]
-    if need:
-        DEBS.mkdir(parents=True, exist_ok=True)
-        log(f"downloading {', '.join(need)} (apt-get download) into {DEBS.relative_to(REPO)}")
-        subprocess.run(["apt-get", "download", *need], cwd=DEBS, check=True, stdout=subprocess.DEVNULL)
-        for deb in sorted(DEBS.glob("*.deb")):
-            if any(deb.name.startswith(pkg + "_") for pkg in need):
-                subprocess.run(["dpkg", "-x", str(deb), str(PEERS)], check=True)
-    binaries = [(n, p) for n, p in (("rsyslog", wanted["rsyslog"]), ("syslog-ng", wanted["syslog-ng-core"])) if n in names]
-    if any(missingLibraries(n, p) for n, p in binaries):
-        log(f"installing the peers' shared libraries with apt-get: {' '.join(LIB_PACKAGES)}")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        r = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *LIB_PACKAGES], env=env, capture_output=True, text=True)
-        if r.returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *LIB_PACKAGES], env=env, check=True, capture_output=True)
-        for n, p in binaries:
-            missing = missingLibraries(n, p)
-            if missing:
-                raise SystemExit(f"bench: {n} still misses shared libraries: {missing}")
+    if not {"rsyslog", "syslog-ng"} & set(names):
+        return
+    log(f"tests/e2e/peers.sh {PEERS}")
+    r = subprocess.run([str(PEERS_SH), str(PEERS)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"bench: tests/e2e/peers.sh {PEERS} failed ({r.returncode}):\n{r.stderr}")
 
 
-def missingLibraries(name: str, binary: Path) -> list[str]:
-    env = dict(os.environ)
-    targets = [binary]
-    if name == "syslog-ng":
-        env["LD_LIBRARY_PATH"] = str(PEERS / "usr/lib/syslog-ng")
-        targets += [PEERS / "usr/lib/syslog-ng/3.38/libafsocket.so", PEERS / "usr/lib/syslog-ng/3.38/libaffile.so"]
-    else:
-        mods = PEERS / "usr/lib/x86_64-linux-gnu/rsyslog"
-        targets += [mods / "imtcp.so", mods / "imudp.so", mods / "lmnetstrms.so", mods / "lmnsd_ptcp.so", mods / "lmtcpsrv.so"]
-    missing = []
-    for t in targets:
-        r = subprocess.run(["ldd", str(t)], capture_output=True, text=True, env=env)
-        missing += [row.split()[0] for row in r.stdout.splitlines() if "not found" in row]
-    return missing
+def rsyslogModules() -> Path:
+    found = sorted(PEERS.glob("usr/lib/*-linux-*/rsyslog"))
+    if not found:
+        raise RuntimeError(f"no rsyslog module directory under {PEERS}/usr/lib")
+    return found[0]
+
+
+def syslogNgModules() -> Path:
+    """DIR/usr/lib/syslog-ng/VERSION (its name is the config's @version)."""
+    found = sorted(PEERS.glob("usr/lib/syslog-ng/[0-9]*.[0-9]*"))
+    if not found:
+        raise RuntimeError(f"no syslog-ng module directory under {PEERS}/usr/lib/syslog-ng")
+    return found[-1]
 
 
 # --------------------------------------------------------------------------
@@ -271,16 +273,36 @@ class Daemon:
 
     name = ""
     label = ""
+    modes: tuple[str, ...] = ("plain",)
+    """The line formats it serves: C{plain} (tcp-*, idle, latency, udp) and/or C{syslog} (syslog-*)."""
+    tcpOnly = False
+    """Only the tcp-* throughput workloads (no UDP listener; not in idle or latency)."""
 
     def __init__(self) -> None:
         self.dir = WORK / "daemons" / self.name
         self.out = self.dir / "out.log"
         self.proc: subprocess.Popen | None = None
         self.config = ""
+        self.mode = self.modes[0]
+
+    def serves(self, workload: str) -> bool:
+        mode = THROUGHPUT[workload][1] if workload in THROUGHPUT else "plain"
+        if mode not in self.modes:
+            return False
+        return workload in THROUGHPUT or not self.tcpOnly
 
     # what subclasses say
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
+        """Write the config for C{self.mode}."""
         raise NotImplementedError
+
+    def lineRe(self) -> re.Pattern[bytes]:
+        """What a line of the output holds, for C{self.mode}; group 1 is the id."""
+        return LINE_RE
+
+    def writesPeer(self) -> bool:
+        """Whether its lines carry the peer address, for C{self.mode} (checked: C{peer_127})."""
+        return True
 
     def argv(self) -> list[str]:
         raise NotImplementedError
@@ -300,7 +322,9 @@ class Daemon:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self) -> None:
+    def start(self, mode: str = "plain") -> None:
+        assert mode in self.modes, (self.name, mode)
+        self.mode = mode
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
@@ -313,7 +337,7 @@ class Daemon:
             stdout=self.logFile, stderr=subprocess.STDOUT, preexec_fn=raiseNoFile,
         )
         deadline = time.monotonic() + 30
-        while not (listening(self.tcpPort, "tcp") and listening(self.udpPort, "udp")):
+        while not (listening(self.tcpPort, "tcp") and (self.tcpOnly or listening(self.udpPort, "udp"))):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start ({self.proc.returncode}): {self.tail()}")
             if time.monotonic() > deadline:
@@ -376,11 +400,78 @@ class Logd(Daemon):
         ]
 
 
+class LogdSyslog(Logd):
+    """
+    logd with C{protocol: syslog} listeners and one file sink, for the
+    syslog workloads; the subclasses differ in the sink only.
+    """
+
+    modes = ("syslog",)
+    sink = ""
+    """The sink's keys after C{type} and C{path}, as YAML flow-map entries."""
+    sinkSetting = ""
+
+    def writeConfig(self, tcpPort: int, udpPort: int) -> None:
+        self.config = (
+            "sinks:\n"
+            f"  out: {{type: file, path: {self.out}, {self.sink}}}\n"
+            "listeners:\n"
+            f'  - {{name: tcp, endpoint: "tcp:{tcpPort}:interface=127.0.0.1", protocol: syslog, sinks: [out]}}\n'
+            f'  - {{name: udp, endpoint: "udp:{udpPort}:interface=127.0.0.1", protocol: syslog, sinks: [out]}}\n'
+        )
+        (self.dir / "logd.yaml").write_text(self.config)
+
+    def settings(self) -> list[str]:
+        return [
+            "`twistd -n --pidfile= logd --config logd.yaml` (epoll reactor)",
+            "listeners `tcp:PORT:interface=127.0.0.1` and `udp:PORT:interface=127.0.0.1`, protocol `syslog` (RFC 6587 framing detected per message; max line 64 KiB)",
+            f"sink `file` with `{self.sink}`: {self.sinkSetting}; default buffer (16 MiB)",
+        ]
+
+
+class LogdSyslogText(LogdSyslog):
+    name = "logd-syslog-text"
+    label = "logd syslog → text (unparsed output)"
+    sink = "format: text"
+    sinkSetting = "`TIME LISTENER PEER MESSAGE` with MESSAGE the syslog message as received; logd parses lazily and this sink asks for no field, so this measures the framing only"
+
+    def lineRe(self) -> re.Pattern[bytes]:
+        return syslogLineRe(TIME_RE + rb" tcp 127\.0\.0\.1:\d+ " + re.escape(loadgen.SYSLOG_HEADER))
+
+
+class LogdSyslogTemplate(LogdSyslog):
+    name = "logd-syslog-template"
+    label = "logd syslog → template (parsed)"
+    sink = 'template: "{time} {hostname} {app_name}[{procid}]: {message}"'
+    sinkSetting = "every message parsed (RFC 5424/3164), the fields escaped like the text format"
+
+    def lineRe(self) -> re.Pattern[bytes]:
+        return SYSLOG_TEMPLATE_RE
+
+    def writesPeer(self) -> bool:
+        return False
+
+
+class LogdSyslogJSON(LogdSyslog):
+    name = "logd-syslog-json"
+    label = "logd syslog → JSON (parsed, all fields)"
+    sink = "format: json"
+    sinkSetting = "every message parsed, one JSON object per line with time, listener, peer and every syslog field"
+
+    def lineRe(self) -> re.Pattern[bytes]:
+        return syslogLineRe(
+            rb'\{"time":"' + TIME_RE + rb'","listener":"tcp","peer":"127\.0\.0\.1:\d+","facility":"local4","severity":"notice",'
+            rb'"timestamp":"2026-11-26T10:00:00\.000000Z","hostname":"host","app_name":"app","procid":"1234","msgid":"ID47",'
+            rb'"structured_data":\{\},"message":"',
+            rb'"\}',
+        )
+
+
 RSYSLOG_CONFIG = """\
 global(workDirectory="{dir}" net.enableDNS="off" maxMessageSize="64k")
 module(load="imtcp" MaxSessions="{maxSessions}")
 module(load="imudp")
-template(name="bench" type="string" string="%timegenerated:::date-rfc3339% %fromhost-ip% %rawmsg%\\n")
+template(name="bench" type="string" string="{template}")
 ruleset(name="bench") {{
   action(type="omfile" file="{out}" template="bench")
 }}
@@ -388,19 +479,33 @@ input(type="imtcp" port="{tcp}" address="127.0.0.1" ruleset="bench")
 input(type="imudp" port="{udp}" address="127.0.0.1" ruleset="bench")
 """
 
+RSYSLOG_TEMPLATES = {
+    "plain": "%timegenerated:::date-rfc3339% %fromhost-ip% %rawmsg%\\n",
+    "syslog": "%timegenerated:::date-rfc3339% %hostname% %app-name%[%procid%]: %msg%\\n",
+}
+
 
 class Rsyslog(Daemon):
     name = "rsyslog"
     label = "rsyslog"
+    modes = ("plain", "syslog")
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
-        self.config = RSYSLOG_CONFIG.format(dir=self.dir, maxSessions=MAX_CONNECTIONS, out=self.out, tcp=tcpPort, udp=udpPort)
+        self.config = RSYSLOG_CONFIG.format(
+            dir=self.dir, maxSessions=MAX_CONNECTIONS, template=RSYSLOG_TEMPLATES[self.mode], out=self.out, tcp=tcpPort, udp=udpPort,
+        )
         (self.dir / "rsyslog.conf").write_text(self.config)
+
+    def lineRe(self) -> re.Pattern[bytes]:
+        return SYSLOG_TEMPLATE_RE if self.mode == "syslog" else LINE_RE
+
+    def writesPeer(self) -> bool:
+        return self.mode == "plain"
 
     def argv(self) -> list[str]:
         return [
             str(PEERS / "usr/sbin/rsyslogd"), "-n", "-f", str(self.dir / "rsyslog.conf"),
-            "-i", str(self.dir / "rsyslogd.pid"), "-M", str(PEERS / "usr/lib/x86_64-linux-gnu/rsyslog"),
+            "-i", str(self.dir / "rsyslogd.pid"), "-M", str(rsyslogModules()),
         ]
 
     def version(self) -> str:
@@ -411,55 +516,75 @@ class Rsyslog(Daemon):
         return [
             "`rsyslogd -n -f rsyslog.conf -i PIDFILE -M MODDIR` (Debian package unpacked, not installed)",
             f"`imtcp` with `MaxSessions=\"{MAX_CONNECTIONS}\"` (default 200), `imudp`, both on a ruleset with one `omfile` action (defaults otherwise: main queue, 4 KiB I/O buffer, flush at end of batch)",
-            "template `%timegenerated:::date-rfc3339% %fromhost-ip% %rawmsg%\\n`: `%rawmsg%` because the default RFC 3164 parser takes the first two words of a line that is not syslog-formatted as hostname and tag, so `%msg%` would drop them",
+            f"plain lines: template `{RSYSLOG_TEMPLATES['plain']}`: `%rawmsg%` because the default RFC 3164 parser takes the first two words of a line that is not syslog-formatted as hostname and tag, so `%msg%` would drop them",
+            f"syslog workloads: template `{RSYSLOG_TEMPLATES['syslog']}` (parsed properties; default parser chain, RFC 5424 then RFC 3164): the same line as logd's template sink. "
+            "Not `%syslogtag%%msg%`: for an RFC 5424 message rsyslog makes the tag `APP-NAME[PROCID]` with no colon, and `%msg%` has no leading space, so that writes `app[1234]bench ...`",
             "`net.enableDNS=\"off\"`, `maxMessageSize=\"64k\"`; control characters escaped on receive (default)",
         ]
 
 
 SYSLOG_NG_CONFIG = """\
-@version: 3.38
-options {{ use-dns(no); use-fqdn(no); dns-cache(no); stats-freq(0); frac-digits(6); }};
-source s_tcp {{ network(ip("127.0.0.1") port({tcp}) transport("tcp") flags(no-parse)
+@version: {version}
+options {{ use-dns(no); use-fqdn(no); dns-cache(no); stats-freq(0); frac-digits(6);{options} }};
+source s_tcp {{ network(ip("127.0.0.1") port({tcp}) transport("tcp"){flags}
                 max-connections({maxConnections}) log-iw-size({iw}) log-fetch-limit({fetch})); }};
-source s_udp {{ network(ip("127.0.0.1") port({udp}) transport("udp") flags(no-parse)); }};
-destination d_file {{ file("{out}" template("${{R_ISODATE}} ${{SOURCEIP}} ${{MSG}}\\n") log-fifo-size({fifo})); }};
+source s_udp {{ network(ip("127.0.0.1") port({udp}) transport("udp"){flags}); }};
+destination d_file {{ file("{out}" template("{template}") log-fifo-size({fifo})); }};
 log {{ source(s_tcp); source(s_udp); destination(d_file); flags(flow-control); }};
 """
+
+SYSLOG_NG_MODES = {
+    # mode: (source flags, extra global options, file template)
+    "plain": (" flags(no-parse)", "", "${R_ISODATE} ${SOURCEIP} ${MSG}\\n"),
+    "syslog": (" flags(syslog-protocol)", " keep-hostname(yes);", "${R_ISODATE} ${HOST} ${PROGRAM}[${PID}]: ${MSG}\\n"),
+}
 
 
 class SyslogNG(Daemon):
     name = "syslog-ng"
     label = "syslog-ng"
+    modes = ("plain", "syslog")
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
         iw = SYSLOG_NG_WINDOW * MAX_CONNECTIONS
+        flags, options, template = SYSLOG_NG_MODES[self.mode]
         self.config = SYSLOG_NG_CONFIG.format(
+            version=syslogNgModules().name, options=options, flags=flags, template=template,
             tcp=tcpPort, udp=udpPort, maxConnections=MAX_CONNECTIONS, iw=iw, fetch=SYSLOG_NG_FETCH, out=self.out, fifo=100000,
         )
         (self.dir / "syslog-ng.conf").write_text(self.config)
+
+    def lineRe(self) -> re.Pattern[bytes]:
+        return SYSLOG_TEMPLATE_RE if self.mode == "syslog" else LINE_RE
+
+    def writesPeer(self) -> bool:
+        return self.mode == "plain"
 
     def argv(self) -> list[str]:
         return [
             str(PEERS / "usr/sbin/syslog-ng"), "-F", "-e", "--no-caps", "-f", str(self.dir / "syslog-ng.conf"),
             "-p", str(self.dir / "syslog-ng.pid"), "-R", str(self.dir / "syslog-ng.persist"), "-c", str(self.dir / "syslog-ng.ctl"),
-            f"--module-path={PEERS / 'usr/lib/syslog-ng/3.38'}",
+            f"--module-path={syslogNgModules()}",
         ]
 
     def env(self) -> dict[str, str]:
         return dict(os.environ, LD_LIBRARY_PATH=str(PEERS / "usr/lib/syslog-ng"))
 
     def version(self) -> str:
-        r = subprocess.run([*self.argv()[:1], "-V", f"--module-path={PEERS / 'usr/lib/syslog-ng/3.38'}"], capture_output=True, text=True, env=self.env())
+        r = subprocess.run([*self.argv()[:1], "-V", f"--module-path={syslogNgModules()}"], capture_output=True, text=True, env=self.env())
         m = re.search(r"\(([\d.]+)\)", r.stdout)
         return f"syslog-ng {m.group(1)}" if m else "?"
 
     def settings(self) -> list[str]:
+        plainFlags, _, plainTemplate = SYSLOG_NG_MODES["plain"]
+        syslogFlags, syslogOptions, syslogTemplate = SYSLOG_NG_MODES["syslog"]
         return [
             "`syslog-ng -F -e --no-caps -f syslog-ng.conf -p PIDFILE -R PERSIST -c CTL --module-path=...` (Debian package unpacked, run with LD_LIBRARY_PATH)",
-            f"`network(transport(\"tcp\") flags(no-parse) max-connections({MAX_CONNECTIONS}) log-fetch-limit({SYSLOG_NG_FETCH}) log-iw-size({SYSLOG_NG_WINDOW * MAX_CONNECTIONS}))`: defaults 10, 10 and 1000; the window is split between the connections, so each gets {SYSLOG_NG_WINDOW} messages",
-            "`network(transport(\"udp\") flags(no-parse))`",
-            "`file(... template(\"${R_ISODATE} ${SOURCEIP} ${MSG}\\n\") log-fifo-size(100000))`, `log { ...; flags(flow-control); }`",
-            "`use-dns(no) use-fqdn(no) dns-cache(no) stats-freq(0) frac-digits(6)`; threaded (the default)",
+            f"`network(transport(\"tcp\") max-connections({MAX_CONNECTIONS}) log-fetch-limit({SYSLOG_NG_FETCH}) log-iw-size({SYSLOG_NG_WINDOW * MAX_CONNECTIONS}))`: defaults 10, 10 and 1000; the window is split between the connections, so each gets {SYSLOG_NG_WINDOW} messages; and `network(transport(\"udp\"))`",
+            f"plain lines: both sources with `{plainFlags.strip()}`; `file(... template(\"{plainTemplate}\") log-fifo-size(100000))`",
+            f"syslog workloads: both sources with `{syslogFlags.strip()}` (parse RFC 5424; with no flags, network() parses RFC 3164 only), `{syslogOptions.strip()}` (the message's HOSTNAME, as rsyslog and logd write it, not the sender's address); "
+            f"`file(... template(\"{syslogTemplate}\") log-fifo-size(100000))`",
+            "`log { ...; flags(flow-control); }`; `use-dns(no) use-fqdn(no) dns-cache(no) stats-freq(0) frac-digits(6)`; threaded (the default)",
         ]
 
 
@@ -485,7 +610,33 @@ class Textbook(Daemon):
         ]
 
 
-DAEMONS: dict[str, type[Daemon]] = {d.name: d for d in (Logd, Rsyslog, SyslogNG, Textbook)}
+class Bare(Textbook):
+    """The ceiling for reactor plus file writes: chunks written unparsed (issue 3)."""
+
+    name = "twisted-bare"
+    label = "Twisted bare dataReceived (ceiling, not a peer)"
+    tcpOnly = True
+
+    def writesPeer(self) -> bool:
+        return False
+
+    def writeConfig(self, tcpPort: int, udpPort: int) -> None:
+        self.config = f"--port {tcpPort} --out {self.out}"
+
+    def argv(self) -> list[str]:
+        return [PYTHON, str(BENCH / "bare_logger.py"), *self.config.split()]
+
+    def settings(self) -> list[str]:
+        return [
+            "`bench/bare_logger.py`, a ceiling, not a peer: `Protocol.dataReceived` appends each chunk read, unparsed (no lines, time, peer or escaping), "
+            "to a buffered file flushed with `callLater(0)` (only up to the chunk's last LF: the rest waits for the connection's next chunk, so connections do not interleave mid-line); Twisted's defaults (epoll reactor, 64 KiB reads); tcp-* workloads only; "
+            "its output is the byte stream as sent, so the check is the same (every id once, every line intact) minus the peer",
+        ]
+
+
+DAEMONS: dict[str, type[Daemon]] = {
+    d.name: d for d in (Logd, LogdSyslogText, LogdSyslogTemplate, LogdSyslogJSON, Rsyslog, SyslogNG, Textbook, Bare)
+}
 
 
 # --------------------------------------------------------------------------
@@ -530,14 +681,24 @@ class Tail:
             self.fd = None
 
 
-def verify(path: Path, expected: int) -> dict[str, Any]:
-    """Every id 0..expected-1 exactly once, every line well formed and from 127.0.0.1."""
+def keepForInspection(d: Daemon, workload: str) -> Path:
+    """Copy a failed run's daemon directory, less its output file, to bench/work/failed/ (the next start wipes it)."""
+    dest = WORK / "failed" / f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{workload}-{d.name}"
+    shutil.copytree(d.dir, dest, ignore=shutil.ignore_patterns(d.out.name), dirs_exist_ok=True)
+    return dest
+
+
+def verify(path: Path, expected: int, lineRe: re.Pattern[bytes] = LINE_RE, writesPeer: bool = True) -> dict[str, Any]:
+    """
+    Every id 0..expected-1 exactly once, every line well formed (it matches
+    C{lineRe}) and, if the daemon writes the peer, from 127.0.0.1.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         data = b""
     lines = data.count(b"\n")
-    ids = LINE_RE.findall(data)
+    ids = lineRe.findall(data)
     unique = set(ids)
     top = b"%08d" % expected
     inRange = sum(1 for i in unique if i < top)
@@ -547,24 +708,25 @@ def verify(path: Path, expected: int) -> dict[str, Any]:
         "unique": inRange,
         "duplicates": len(ids) - len(unique),
         "missing": expected - inRange,
-        "peer_127": data.count(b" 127.0.0.1") >= lines,
+        "peer_127": data.count(b"127.0.0.1") >= lines if writesPeer else None,
         "exactly_once": lines == len(ids) == len(unique) == inRange == expected,
     }
 
 
 def runLoadgen(args: list[str], **kw: Any) -> subprocess.Popen:
-    return subprocess.Popen([PYTHON, str(LOADGEN), *args], stdout=subprocess.PIPE, text=True, preexec_fn=raiseNoFile, **kw)
+    return subprocess.Popen([PYTHON, str(LOADGEN), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=raiseNoFile, **kw)
 
 
 def loadgenResult(proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, _ = proc.communicate()
+        out, err = proc.communicate()
+    out, err = out or "", err or ""
     rows = [json.loads(r) for r in out.splitlines() if r.startswith("{")]
     if proc.returncode != 0 or not rows:
-        raise RuntimeError(f"loadgen failed ({proc.returncode}): {out[-500:]}")
+        raise RuntimeError(f"loadgen failed ({proc.returncode}): {(out + err).strip().splitlines()[-1:] or ''}")
     return rows[-1]
 
 
@@ -572,12 +734,12 @@ def loadgenResult(proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
 # workloads
 
 
-def throughput(d: Daemon, conns: int, total: int) -> dict[str, Any]:
-    d.start()
+def throughput(d: Daemon, conns: int, total: int, mode: str = "plain") -> dict[str, Any]:
+    d.start(mode)
     tail = Tail(d.out)
     try:
         cpu0 = cpuSeconds(d.pid)
-        gen = runLoadgen(["blast", "--port", str(d.tcpPort), "--conns", str(conns), "--total", str(total)])
+        gen = runLoadgen(["blast", "--port", str(d.tcpPort), "--conns", str(conns), "--total", str(total), "--format", mode])
         deadline = time.monotonic() + 60 + total / 10_000
         lastGrowth = time.monotonic()
         done = None
@@ -598,16 +760,21 @@ def throughput(d: Daemon, conns: int, total: int) -> dict[str, Any]:
         alive = d.alive()
         cpu = cpuSeconds(d.pid) - cpu0 if alive else None
         mem = memory(d.pid) if alive else {}
-        gen_ = loadgenResult(gen, 60)
+        try:
+            gen_ = loadgenResult(gen, 60)
+        except RuntimeError as e:
+            state = "alive" if alive else f"exited with {d.proc.returncode if d.proc else '?'}"
+            raise RuntimeError(f"{e}; the daemon was {state}, its file held {tail.lines:,} lines") from None
     finally:
         tail.close()
         d.stop()
-    check = verify(d.out, total)
+    check = verify(d.out, total, d.lineRe(), d.writesPeer())
     d.out.unlink(missing_ok=True)
     seconds = done - gen_["t_first_byte"] if done else None
     return {
         "lines": total,
         "conns": conns,
+        "format": mode,
         "seconds": seconds,
         "lines_per_s": total / seconds if seconds else None,
         "cpu_s": cpu,
@@ -752,7 +919,7 @@ def udp(d: Daemon, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-def discardCapacity(conns: int, total: int) -> dict[str, Any]:
+def discardCapacity(conns: int, total: int, mode: str = "plain") -> dict[str, Any]:
     """How fast the load generator pushes the same workload into a sink that reads and discards."""
     port = freePort()
     sink = runLoadgen(["discard", "--port", str(port), "--expect-bytes", str(total * loadgen.LINE_SIZE), "--timeout", "120"])
@@ -761,7 +928,7 @@ def discardCapacity(conns: int, total: int) -> dict[str, Any]:
         sink.kill()
         raise RuntimeError("discard sink did not start")
     sink.stdout.readline()
-    gen = runLoadgen(["blast", "--port", str(port), "--conns", str(conns), "--total", str(total)])
+    gen = runLoadgen(["blast", "--port", str(port), "--conns", str(conns), "--total", str(total), "--format", mode])
     g = loadgenResult(gen, 180)
     s = loadgenResult(sink, 60)
     seconds = s["t_last_byte"] - g["t_first_byte"]
@@ -772,8 +939,15 @@ def discardCapacity(conns: int, total: int) -> dict[str, Any]:
 # the plan
 
 
-THROUGHPUT = {"tcp-1": 1, "tcp-16": 16, "tcp-1000": 1000}
-WORKLOADS = ["tcp-1", "tcp-16", "tcp-1000", "idle", "latency", "udp"]
+THROUGHPUT = {
+    "tcp-1": (1, "plain"),
+    "tcp-16": (16, "plain"),
+    "tcp-1000": (1000, "plain"),
+    "syslog-1": (1, "syslog"),
+    "syslog-16": (16, "syslog"),
+}
+"""Throughput workload -> (connections, line format)."""
+WORKLOADS = ["tcp-1", "tcp-16", "tcp-1000", "syslog-1", "syslog-16", "idle", "latency", "udp"]
 
 
 def median(values: list[float]) -> float | None:
@@ -863,14 +1037,21 @@ def main() -> None:
     if before:
         raise SystemExit(f"bench: a system log daemon is running; stop it first (this benchmark starts its own):\n" + "\n".join(before))
     raiseNoFile()
-    setupPeers(names)
     daemons = {n: DAEMONS[n]() for n in names}
+    unused = [n for n, d in daemons.items() if not any(d.serves(w) for w in workloads if w != "capacity")]
+    if unused:
+        log(f"not running {', '.join(unused)}: none of the workloads {', '.join(workloads)} is for them")
+        daemons = {n: d for n, d in daemons.items() if n not in unused}
+    if not daemons:
+        p.error("no daemon serves these workloads (the logd-syslog-* daemons run syslog-* only; twisted-bare tcp-* only)")
+    setupPeers(list(daemons))
     started = time.monotonic()
     results: dict[str, Any] = {
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "bench/run " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "parameters": {"runs": runs, "lines": lines, "line_bytes": loadgen.LINE_SIZE, "idle_conns": idleConns,
+                        "syslog_example": loadgen.line(42, 3, "syslog").decode(),
                         "latency_rate": 1000, "latency_seconds": latencySeconds, "udp_rate": 100_000, "udp_seconds": udpSeconds, "wait_quiet": args.wait_quiet},
         "daemons": {n: {"label": d.label, "version": d.version(), "settings": d.settings()} for n, d in daemons.items()},
         "workloads": {},
@@ -884,9 +1065,10 @@ def main() -> None:
         try:
             r = fn()
         except Exception as e:  # one failing daemon must not sink the whole run
-            log(f"  {name}: FAILED: {e}")
             daemons[name].stop()
-            r = {"error": str(e)}
+            kept = keepForInspection(daemons[name], workload)
+            log(f"  {name}: FAILED: {e} (its config and log: {kept})")
+            r = {"error": str(e), "kept": str(kept)}
         r["background_cores"] = round(background.cores(), 3)
         r["background_cores_before"] = round(loadBefore, 3)
         r["listen_overflows"] = listenOverflows() - overflows
@@ -895,43 +1077,46 @@ def main() -> None:
         results["workloads"].setdefault(workload, {}).setdefault(name, []).append(r)
         return r
 
+    def serving(w: str) -> dict[str, Daemon]:
+        return {n: d for n, d in daemons.items() if d.serves(w)}
+
     for w in workloads:
         if w in THROUGHPUT:
-            conns = THROUGHPUT[w]
+            conns, mode = THROUGHPUT[w]
             for i in range(runs):
-                for n, d in daemons.items():
-                    log(f"{w} ({conns} conns x {lines} lines total) run {i + 1}/{runs}: {n}")
-                    r = record(w, n, lambda: throughput(d, conns, lines))
+                for n, d in serving(w).items():
+                    log(f"{w} ({conns} conns x {lines} {mode} lines total) run {i + 1}/{runs}: {n}")
+                    r = record(w, n, lambda: throughput(d, conns, lines, mode))
                     if r and "error" not in r:
                         log(f"  {n}: {r['lines_per_s'] or 0:,.0f} lines/s, {r['cpu_us_per_line'] or 0:.2f} us CPU/line, "
                             f"peak RSS {(r['peak_rss_kib'] or 0) / 1024:.1f} MiB, loss {r['loss']}, exactly once: {r['check_exactly_once']}")
         elif w == "idle":
-            for n, d in daemons.items():
+            for n, d in serving(w).items():
                 log(f"idle: {idleConns} connections: {n}")
                 r = record(w, n, lambda: idleConnections(d, idleConns))
                 if r and "error" not in r:
                     log(f"  {n}: {r['accepted']} accepted, RSS {r['rss_before_kib']} -> {r['rss_with_kib']} KiB, {r['kib_per_conn']:.2f} KiB/conn")
         elif w == "latency":
-            for n, d in daemons.items():
+            for n, d in serving(w).items():
                 log(f"latency: 1,000 lines/s for {latencySeconds} s: {n}")
                 r = record(w, n, lambda: latency(d, 1000, latencySeconds))
                 if r and "error" not in r:
                     log(f"  {n}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, loss {r['loss']}")
         elif w == "udp":
-            for n, d in daemons.items():
+            for n, d in serving(w).items():
                 log(f"udp: 100,000 datagrams/s for {udpSeconds} s: {n}")
                 r = record(w, n, lambda: udp(d, 100_000, udpSeconds))
                 if r and "error" not in r:
                     log(f"  {n}: sent {r['sent']} at {r['achieved_rate']:,.0f}/s, received {r['received']}, loss {r['loss_pct']:.2f} %")
 
     if "capacity" in workloads:
-        for w, conns in THROUGHPUT.items():
+        for w, (conns, mode) in THROUGHPUT.items():
             if w not in workloads:
                 continue
             caps = []
             for i in range(runs):
                 try:
-                    caps.append(discardCapacity(conns, lines))
+                    caps.append(discardCapacity(conns, lines, mode))
                 except Exception as e:
                     log(f"capacity {w}: FAILED: {e}")
             rates = [c["lines_per_s"] for c in caps]

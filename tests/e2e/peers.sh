@@ -3,7 +3,8 @@
 #
 # Unpack Debian's rsyslog and syslog-ng-core into DIR (apt-get download +
 # dpkg -x), for the end-to-end tests that forward syslog through them to
-# logd.  Neither is installed: the two packages conflict, and neither may
+# logd, and for the benchmark (bench/run calls this with .venv/peers, the
+# tests' directory, so both share one copy).  Neither is installed: the two packages conflict, and neither may
 # become (or start as) this machine's log daemon.  Only their shared
 # libraries are installed, with apt-get, when ldd finds some missing.
 #
@@ -52,7 +53,8 @@ fi
 RSYSLOG_MODULES=$(ls -d "$DIR"/usr/lib/*-linux-*/rsyslog | head -n1)
 SYSLOG_NG_LIBS="$DIR/usr/lib/syslog-ng"
 
-# The binaries and the modules the tests load.
+# The binaries and the modules the tests and the benchmark load (rsyslog's
+# omfile is built in).
 targets() {
     echo "$DIR/usr/sbin/rsyslogd"
     for m in imudp imtcp lmnet lmnetstrms lmnsd_ptcp lmtcpclt lmtcpsrv; do
