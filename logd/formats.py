@@ -180,6 +180,10 @@ class Template:
 
 
 def _templateValue(value: Any) -> str:
+    if isinstance(value, str) and value.isascii() and value.isprintable() and "\\" not in value:
+        # Most header fields: nothing to escape (and the parser's header
+        # tokens hold no control characters at all).
+        return value
     if value is None or value == {}:
         return "-"
     if isinstance(value, bool):

@@ -9,7 +9,6 @@ C{self.factory.emit(messages, peer)}.
 
 from __future__ import annotations
 
-from operator import methodcaller
 from typing import Any, Sequence
 
 from twisted.internet.interfaces import IAddress, IReactorTime
@@ -191,18 +190,11 @@ class LineProtocol(StreamProtocol):
         self.emit((line,))
 
 
-_endsWithLF = methodcaller("endswith", b"\n")
-
-
 def _dropTrailingLF(frames: list[bytes]) -> list[bytes]:
     """
     rsyslog and syslog-ng end an octet-counted frame with an LF inside the
-    count; like them on reception, drop it (and a CR before it).  Frames
-    ended by LF or NUL never end with one, so this is a C-speed check for
-    them.
+    count; like them on reception, drop it (and a CR before it).
     """
-    if not any(map(_endsWithLF, frames)):
-        return frames
     trimmed = []
     for frame in frames:
         if frame.endswith(b"\n"):
@@ -224,12 +216,20 @@ class SyslogProtocol(StreamProtocol):
         super().connectionMade()
 
     def chunkReceived(self, data: bytes) -> None:
-        frames = _dropTrailingLF(self._framer.feed(data))
+        frames = self._frames(self._framer.feed(data))
         if frames:
             self.emit(frames, SyslogFields(frames, self.peer))
 
+    def _frames(self, frames: list[bytes]) -> list[bytes]:
+        # Frames ended by LF or NUL never end with an LF: only look at
+        # batches that hold octet-counted ones.
+        if self._framer.octet_frames:
+            self._framer.octet_frames = 0
+            return _dropTrailingLF(frames)
+        return frames
+
     def finish(self) -> None:
-        frames = _dropTrailingLF(self._framer.finish())
+        frames = self._frames(self._framer.finish())
         if frames:
             self.emit(frames, SyslogFields(frames, self.peer))
         stats = self.factory.router.stats

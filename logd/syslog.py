@@ -453,6 +453,8 @@ class SyslogFramer:
     @ivar skipped_bytes: bytes of over-long octet-counted frames discarded.
     @ivar bad_length_prefixes: messages starting with digits that were not a
         valid C{LEN SP} prefix.
+    @ivar octet_frames: octet-counted frames emitted (only they can end with
+        an LF, which some senders put inside the count).
     """
 
     def __init__(self, max_frame: int = 65536) -> None:
@@ -462,6 +464,7 @@ class SyslogFramer:
         self.split_frames = 0
         self.skipped_bytes = 0
         self.bad_length_prefixes = 0
+        self.octet_frames = 0
         self._state = _START
         # Pending bytes: the digits of a length prefix cut by a chunk
         # boundary, the start of an octet-counted frame, or the start of a
@@ -557,6 +560,7 @@ class SyslogFramer:
                         i = m.end()
                         if length <= mf and i + length <= n:
                             # The whole frame is here: no state change.
+                            self.octet_frames += 1
                             out.append(data[i : i + length])
                             i += length
                             continue
@@ -636,6 +640,7 @@ class SyslogFramer:
                         return out
                     out.append(bytes(buf))
                     buf.clear()
+                self.octet_frames += 1
                 self._state = _SKIP if self._skip else _START
                 continue
             # _SKIP
@@ -660,6 +665,7 @@ class SyslogFramer:
             self.bad_length_prefixes += 1
         if buf:
             if state == _OCTETS:
+                self.octet_frames += 1
                 out.append(bytes(buf))
             else:
                 self._cut(bytes(buf), out)
