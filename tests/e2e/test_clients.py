@@ -11,7 +11,6 @@ import logging
 import logging.handlers
 import random
 import re
-import signal
 import socket
 import uuid
 from typing import Callable
@@ -19,6 +18,7 @@ from typing import Callable
 import pytest
 
 from tests.e2e.helpers import (
+    assertStopsOnSIGTERM,
     LOGD,
     REACTORS,
     Daemon,
@@ -59,8 +59,7 @@ def stopCleanly(daemon: Daemon) -> list[Record]:
     Stop with SIGTERM (which drains and flushes) and return every record:
     after this, nothing more can arrive, so exact comparisons are safe.
     """
-    status = daemon.stop()
-    assert status == -signal.SIGTERM, f"exit status {status}\n{daemon.describe()}"
+    assertStopsOnSIGTERM(daemon)
     return daemon.records()
 
 

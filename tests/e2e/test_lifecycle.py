@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import pytest
 
 from tests.e2e.helpers import (
+    assertStopsOnSIGTERM,
     REACTORS,
     REPO,
     Daemon,
@@ -62,11 +63,6 @@ def sendLines(port: int, lines: Sequence[bytes]) -> str:
         return "127.0.0.1:%d" % sock.getsockname()[1]
 
 
-def stopWithSIGTERM(daemon: Daemon) -> None:
-    status = daemon.stop(signal.SIGTERM)
-    assert status == -signal.SIGTERM, f"exit status {status}, expected -SIGTERM (twistd re-raises it)\n{daemon.describe()}"
-
-
 # SIGTERM ----------------------------------------------------------------------
 
 
@@ -81,7 +77,7 @@ def test_sigterm_right_after_100k_lines_loses_nothing(logd: Start, reactor: str)
     daemon = logd([Listener("bulk", "tcp")], reactor=reactor)
     lines = numbered("bulk", 100_000)
     peer = sendLines(daemon.port("bulk"), lines)
-    stopWithSIGTERM(daemon)
+    assertStopsOnSIGTERM(daemon)
     records = daemon.records()
     assert {(r.listener, r.peer) for r in records} == {("bulk", peer)}
     assertSameLines([r.message for r in records], lines)
@@ -117,7 +113,7 @@ def test_sigterm_reads_queued_datagrams(logd: Start, reactor: str) -> None:
             dgram.send(line)
         for line in rounds[-1]:
             udp.send(line)
-        stopWithSIGTERM(daemon)
+        assertStopsOnSIGTERM(daemon)
 
     records = daemon.records()
     udpRecords = [r for r in records if r.listener == "udp"]
@@ -163,7 +159,7 @@ def test_sighup_reopens_the_file_after_mv(logd: Start) -> None:
     sendLines(daemon.port("tcp"), after)
     daemon.waitForMessages("tcp", after[-1:])
     assert daemon.running(), daemon.describe()
-    stopWithSIGTERM(daemon)
+    assertStopsOnSIGTERM(daemon)
     assertSameLines([r.message for r in parseText(readFile(moved), moved)], before)
     assertSameLines([r.message for r in daemon.records()], after)
 
@@ -199,7 +195,7 @@ def test_shipped_logrotate_config_rotates_and_reopens(logd: Start, workdir: str)
     waitForReopen(daemon, 1)
     sendLines(daemon.port("tcp"), after)
     daemon.waitForMessages("tcp", after[-1:])
-    stopWithSIGTERM(daemon)
+    assertStopsOnSIGTERM(daemon)
     rotated = daemon.logPath + ".1"  # delaycompress: the newest rotated file stays plain
     assertSameLines([r.message for r in parseText(readFile(rotated), rotated)], before)
     assertSameLines([r.message for r in daemon.records()], after)
@@ -222,7 +218,7 @@ def test_size_rotation_keeps_every_record_whole_and_once(logd: Start) -> None:
     sendLines(daemon.port("tcp"), lines[:300])
     daemon.waitForMessages("tcp", lines[299:300])
     sendLines(daemon.port("tcp"), lines[300:])
-    stopWithSIGTERM(daemon)
+    assertStopsOnSIGTERM(daemon)
 
     directory = os.path.dirname(daemon.logPath)
     rotated = sorted(
