@@ -1035,7 +1035,7 @@ def main() -> None:
 
     before = systemLogDaemons()
     if before:
-        raise SystemExit(f"bench: a system log daemon is running; stop it first (this benchmark starts its own):\n" + "\n".join(before))
+        raise SystemExit("bench: a system log daemon is running; stop it first (this benchmark starts its own):\n" + "\n".join(before))
     raiseNoFile()
     daemons = {n: DAEMONS[n]() for n in names}
     unused = [n for n, d in daemons.items() if not any(d.serves(w) for w in workloads if w != "capacity")]
