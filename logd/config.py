@@ -378,7 +378,7 @@ class _Checker:
 
     # listeners
 
-    def listeners(self, sinks: dict[str, SinkConfig], sinkNames: set[str]) -> tuple[ListenerConfig, ...]:
+    def listeners(self, sinkNames: set[str]) -> tuple[ListenerConfig, ...]:
         top = self.data
         node = top.get("listeners")
         if not isinstance(node, _Seq) or not node:
@@ -709,7 +709,7 @@ def load(path: str) -> Config:
     checker.keys(data, "", (), ("sinks", "listeners"))
     sinkNames = set(data["sinks"]) if isinstance(data.get("sinks"), dict) else set()
     sinks = checker.sinks()
-    listeners = checker.listeners(sinks, sinkNames)
+    listeners = checker.listeners(sinkNames)
     rawListeners = data.get("listeners") if isinstance(data.get("listeners"), list) else []
     checker.checkFilterListeners({spec.get("name") for spec in rawListeners if isinstance(spec, dict)})
     if problems.lines:

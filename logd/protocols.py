@@ -35,8 +35,9 @@ class ListenerFactory(Factory):
     messages, and keeps track of open connections so that a stop can drain
     them.
 
-    @ivar connections: the open connections, each with a C{bytesReceived}
-        count and a C{finish()} that records any partial message.
+    @ivar connections: the open connections, each with a C{transport} and a
+        C{bytesReceived} count, which a stop watches to tell a quiet
+        connection from a busy one.
     """
 
     noisy = False
@@ -256,9 +257,6 @@ class _Tracked(ProtocolWrapper):
     def dataReceived(self, data: bytes) -> None:
         self.bytesReceived += len(data)
         self.wrappedProtocol.dataReceived(data)
-
-    def finish(self) -> None:
-        pass
 
 
 class RawDatagramProtocol(DatagramProtocol):
