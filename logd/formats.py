@@ -105,8 +105,14 @@ def renderJSON(batch: Batch) -> bytes:
         prefix = head + '"message":'
         body = ("}\n" + prefix).join(map(encode_basestring, _decode(batch.messages)))
         return (prefix + body + "}\n").encode("utf-8")
-    # Records with parsed fields: "message" is theirs (a syslog MSG part).
-    return "".join([_withFields(head, fields) for fields in batch.fields]).encode("utf-8")
+    if isinstance(batch.fields, SyslogFields):
+        # Syslog fields carry their own "message": the MSG part.
+        return "".join([_withFields(head, fields) for fields in batch.fields]).encode("utf-8")
+    # Fields a custom protocol attached: the message as received, unless the
+    # fields give their own.
+    return "".join(
+        [_withFields(head, {"message": text, **fields}) for text, fields in zip(_decode(batch.messages), batch.fields)]
+    ).encode("utf-8")
 
 
 def _withFields(head: str, fields: dict) -> str:
@@ -116,7 +122,17 @@ def _withFields(head: str, fields: dict) -> str:
     return head + _encode(fields)[1:] + "\n" if fields else head[:-1] + "}\n"
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _jsonDefault(value: Any) -> Any:
+    """
+    Whatever a custom protocol put in its fields still becomes JSON: bytes
+    as text (invalid UTF-8 as \\xNN), anything else as its str().
+    """
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_jsonDefault).encode
 """One encoder for every record: json.dumps with options builds a new one per call."""
 
 

@@ -20,6 +20,7 @@ import errno
 import os
 import socket
 import stat
+import time
 from typing import Any
 
 from twisted.application.service import Service
@@ -37,6 +38,8 @@ from logd.protocols import ListenerFactory, buildDatagramProtocol
 IDLE_SECONDS = 0.5
 DRAIN_SECONDS = 5.0
 POLL_SECONDS = 0.05
+DRAIN_DATAGRAMS = 1_000_000
+DRAIN_DATAGRAM_SECONDS = 2.0
 MAX_DATAGRAM = 65535
 """Twisted's default of 8192 silently truncates larger datagrams."""
 
@@ -241,17 +244,25 @@ class DatagramListenerService(_ListenerService):
     def _readUntilEmpty(self, port: Any) -> None:
         """
         Take what is still queued on the socket: the reactor may not get
-        another turn at it before the port closes.
+        another turn at it before the port closes.  Bounded, since a sender
+        that never stops would otherwise keep the socket from ever emptying:
+        what arrives after the bound is the kernel's to drop at close.
         """
         sock = getattr(port, "socket", None)
         if sock is None:
             return
-        while True:
+        flush = getattr(self.protocol, "flush", None)
+        deadline = time.monotonic() + DRAIN_DATAGRAM_SECONDS
+        for count in range(1, DRAIN_DATAGRAMS + 1):
             try:
                 data, addr = sock.recvfrom(MAX_DATAGRAM)
             except OSError:  # BlockingIOError: empty at last
                 break
             self.protocol.datagramReceived(data, addr if addr else None)
-        flush = getattr(self.protocol, "flush", None)
+            if count % 1000 == 0:
+                if flush is not None:
+                    flush()
+                if time.monotonic() > deadline:
+                    break
         if flush is not None:
             flush()

@@ -18,6 +18,7 @@ from typing import Iterable
 from zope.interface import Interface
 
 from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
 
 from logd.filters import Filter
 from logd.records import Batch
@@ -54,6 +55,9 @@ class IPressureObserver(Interface):
         """The sink's buffer is back under its limit."""
 
 
+log = Logger()
+
+
 @dataclass
 class ListenerStats:
     """
@@ -63,6 +67,8 @@ class ListenerStats:
     bytesReceived: int = 0
     splitLines: int = 0
     droppedSinkFull: int = 0
+    droppedSinkError: int = 0
+    """Records a sink raised on (it logs the first time), so the others still got them."""
     skippedBytes: int = 0
     """Bytes of octet-counted syslog frames beyond max_line, skipped."""
     badLengthPrefixes: int = 0
@@ -93,6 +99,7 @@ class Router:
         self.canPause = canPause
         self._producers: set[IPushProducer] = set()
         self._full: set[ISink] = set()
+        self._failedSinks: set[ISink] = set()
         for sink in self.sinks:
             sink.addPressureObserver(self)
             if sink.isFull():
@@ -110,8 +117,17 @@ class Router:
                 continue
             if dropping and sink in self._full:
                 self.stats.droppedSinkFull += len(part.messages)
-            else:
+                continue
+            try:
                 sink.write(part)
+            except Exception:
+                # A sink that cannot take a batch (a custom protocol's fields
+                # it cannot format) must not keep it from the others, nor
+                # reach the protocol and cost the connection.
+                self.stats.droppedSinkError += len(part.messages)
+                if sink not in self._failedSinks:
+                    self._failedSinks.add(sink)
+                    log.failure("{sink} could not take a batch; such records are counted as dropped", sink=sink)
 
     def addProducer(self, producer: IPushProducer) -> None:
         self._producers.add(producer)

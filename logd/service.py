@@ -57,9 +57,6 @@ class LogdService(MultiService):
 
     def stopService(self) -> Deferred:
         Service.stopService(self)
-        if self._previousHUP is not None:
-            signal.signal(signal.SIGHUP, self._previousHUP)
-            self._previousHUP = None
         listenersStopped = gatherResults(
             [Deferred.fromCoroutine(_stop(listener)) for listener in self.listeners], consumeErrors=True
         )
@@ -67,17 +64,24 @@ class LogdService(MultiService):
         def stopSinks(_: object) -> None:
             for sink in self.sinks:
                 sink.stopService()
+            # Only now: until the sinks have flushed, a SIGHUP (logrotate
+            # during a stop) must reopen files, not kill the process.
+            if self._previousHUP is not None:
+                signal.signal(signal.SIGHUP, self._previousHUP)
+                self._previousHUP = None
             for listener in self.listeners:
                 stats = listener.factory.router.stats
                 self.log.info(
                     "listener {name!r}: {received} bytes received, {split} long lines split, "
                     "{dropped} records dropped because a sink was full, "
+                    "{failed} records a sink could not take, "
                     "{skipped} bytes of oversized octet-counted frames skipped, "
                     "{bad} malformed octet counts",
                     name=listener.config.name,
                     received=stats.bytesReceived,
                     split=stats.splitLines,
                     dropped=stats.droppedSinkFull,
+                    failed=stats.droppedSinkError,
                     skipped=stats.skippedBytes,
                     bad=stats.badLengthPrefixes,
                 )

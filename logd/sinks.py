@@ -19,7 +19,7 @@ import select
 import socket
 import stat
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from zope.interface import implementer
 
@@ -67,6 +67,7 @@ class BufferedSink(Service):
         self._observers: list[IPressureObserver] = []
         self._full = False
         self._failure: str | None = None
+        self._retryCall: Any = None
         self.bytesWritten = 0
 
     # ISink
@@ -144,22 +145,35 @@ class BufferedSink(Service):
                 buffered=self._buffered,
                 retry=RETRY_SECONDS,
             )
-            self.reactor.callLater(RETRY_SECONDS, self._retry)
+        if self._retryCall is None:
+            self._retryCall = self.reactor.callLater(RETRY_SECONDS, self._retry)
 
     def _retry(self) -> None:
+        """
+        One retry chain per episode: it ends when a write succeeds.
+        """
+        self._retryCall = None
         if not self.running:
             return
-        self._reopenAfterFailure()
+        if self._reopenAfterFailure() and not self._buffer:
+            # A failed reopen with nothing waiting: the episode ends here,
+            # not at the next write.
+            self._recovered()
         self.flush()
-        if self._failure is not None:
-            self.reactor.callLater(RETRY_SECONDS, self._retry)
+        if self._failure is not None and self._retryCall is None:
+            self._retryCall = self.reactor.callLater(RETRY_SECONDS, self._retry)
 
-    def _reopenAfterFailure(self) -> None:
+    def _reopenAfterFailure(self) -> bool:
         """
-        A chance to get a fresh destination before retrying.
+        A chance to get a fresh destination before retrying; whether the
+        destination is usable.
         """
+        return True
 
     def _recovered(self) -> None:
+        if self._retryCall is not None and self._retryCall.active():
+            self._retryCall.cancel()
+            self._retryCall = None
         if self._failure is not None:
             self.log.info("sink {sink!r}: writing again after: {error}", sink=self.sinkName, error=self._failure)
             self._failure = None
@@ -313,21 +327,33 @@ class FileSink(BufferedSink):
         except OSError as e:
             self._failed(e)
 
-    def _reopenAfterFailure(self) -> None:
+    def _reopenAfterFailure(self) -> bool:
         self._close()
         try:
             self._open()
         except OSError:
-            pass
+            return False
+        return True
 
     def _checkFile(self) -> None:
+        """
+        Once a second: does the path still name the file we write to?  Any
+        error here must not stop the check for good (a LoopingCall whose
+        call raises never runs again).
+        """
         if self._fd is None or self._failure is not None:
             return
         try:
+            opened = os.fstat(self._fd)
             current = os.stat(self.path)
         except FileNotFoundError:
             current = None
-        opened = os.fstat(self._fd)
+        except OSError as e:
+            # The directory became unreadable or was replaced: the file as
+            # we know it is gone from the path; reopening will say why.
+            self.log.warn("sink {sink!r}: cannot check {path}: {error}", sink=self.sinkName, path=self.path, error=e)
+            self.reopen()
+            return
         if current is None or (current.st_ino, current.st_dev) != (opened.st_ino, opened.st_dev):
             self.log.warn("sink {sink!r}: {path} was removed or replaced; reopening it", sink=self.sinkName, path=self.path)
             self.reopen()

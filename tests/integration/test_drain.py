@@ -174,3 +174,25 @@ async def test_queuedDatagramsAreRead(logd: Harness, kind: str) -> None:
     await logd.stop(service)
     await client.close()
     assert messages(readRecords(out)) == [line for d in datagrams for line in d.split(b"\n") if line]
+
+
+@pytest_twisted.ensureDeferred
+async def test_sighupDuringStopReopensInsteadOfKilling(logd: Harness) -> None:
+    """
+    logrotate's HUP can land while a stop is draining: until the sinks have
+    flushed, logd's handler stays installed (the default action of SIGHUP
+    would kill the process and lose what is buffered); it is restored only
+    once the stop is done.
+    """
+    import signal
+
+    before = signal.getsignal(signal.SIGHUP)
+    service = logd.start({"out": logd.fileSink()}, [lineListener(logd, "tcp")])
+    client = await connect(service)
+    client.send(b"keeps the drain busy\n")
+    await waitFor(lambda: readRecords(logd.tmp / "out.log"), "the line")
+    stopping = service.stopService()
+    during = signal.getsignal(signal.SIGHUP)
+    assert during not in (before, signal.SIG_DFL), "the HUP handler went away before the sinks flushed"
+    await stopping
+    assert signal.getsignal(signal.SIGHUP) == before
