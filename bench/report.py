@@ -134,7 +134,7 @@ def markdown(results: dict[str, Any]) -> str:
         out.append("")
     if "udp" in w:
         out += [
-            f"## UDP at {par['udp_rate']:,} datagrams/s for {par['udp_seconds']:g} s (kernel default receive buffer, net.core.rmem_default = {m['udp_rmem_default']:,})",
+            f"## UDP at {par['udp_rate']:,} datagrams/s for {par['udp_seconds']:g} s (net.core.rmem_default = {m['udp_rmem_default']:,}; logd asks for an 8 MiB receive buffer, the others keep the default)",
             "",
             "| daemon | sent | achieved rate/s | received | loss % | CPU s | µs CPU/datagram | peak RSS MiB | other load (cores) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",

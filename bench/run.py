@@ -372,14 +372,17 @@ class Daemon:
 class Logd(Daemon):
     name = "logd"
     label = "logd"
+    protocol = "line"
+    sink = "format: text"
+    """The sink's keys after C{type} and C{path}, as YAML flow-map entries."""
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
         self.config = (
             "sinks:\n"
-            f"  out: {{type: file, path: {self.out}, format: text}}\n"
+            f"  out: {{type: file, path: {self.out}, {self.sink}}}\n"
             "listeners:\n"
-            f'  - {{name: tcp, endpoint: "tcp:{tcpPort}:interface=127.0.0.1", protocol: line, sinks: [out]}}\n'
-            f'  - {{name: udp, endpoint: "udp:{udpPort}:interface=127.0.0.1", protocol: line, sinks: [out]}}\n'
+            f'  - {{name: tcp, endpoint: "tcp:{tcpPort}:interface=127.0.0.1", protocol: {self.protocol}, sinks: [out]}}\n'
+            f'  - {{name: udp, endpoint: "udp:{udpPort}:interface=127.0.0.1", protocol: {self.protocol}, sinks: [out]}}\n'
         )
         (self.dir / "logd.yaml").write_text(self.config)
 
@@ -407,19 +410,8 @@ class LogdSyslog(Logd):
     """
 
     modes = ("syslog",)
-    sink = ""
-    """The sink's keys after C{type} and C{path}, as YAML flow-map entries."""
+    protocol = "syslog"
     sinkSetting = ""
-
-    def writeConfig(self, tcpPort: int, udpPort: int) -> None:
-        self.config = (
-            "sinks:\n"
-            f"  out: {{type: file, path: {self.out}, {self.sink}}}\n"
-            "listeners:\n"
-            f'  - {{name: tcp, endpoint: "tcp:{tcpPort}:interface=127.0.0.1", protocol: syslog, sinks: [out]}}\n'
-            f'  - {{name: udp, endpoint: "udp:{udpPort}:interface=127.0.0.1", protocol: syslog, sinks: [out]}}\n'
-        )
-        (self.dir / "logd.yaml").write_text(self.config)
 
     def settings(self) -> list[str]:
         return [
