@@ -84,10 +84,10 @@ class SyslogFields(Sequence[dict]):
     the JSON format reads the field dicts, built from those on first use.
     """
 
-    __slots__ = ("_messages", "peer", "_parsed", "_dicts")
+    __slots__ = ("messages", "peer", "_parsed", "_dicts")
 
     def __init__(self, messages: Sequence[bytes], peer: str) -> None:
-        self._messages = messages
+        self.messages = messages
         self.peer = peer
         self._parsed: list[SyslogMessage] | None = None
         self._dicts: list[dict] | None = None
@@ -99,7 +99,7 @@ class SyslogFields(Sequence[dict]):
 
     def parsed(self) -> list[SyslogMessage]:
         if self._parsed is None:
-            self._parsed = list(map(parse, self._messages))
+            self._parsed = list(map(parse, self.messages))
         return self._parsed
 
     def _all(self) -> list[dict]:
@@ -109,7 +109,7 @@ class SyslogFields(Sequence[dict]):
         return self._dicts
 
     def __len__(self) -> int:
-        return len(self._messages)
+        return len(self.messages)
 
     def __getitem__(self, index):  # type: ignore[no-untyped-def]
         return self._all()[index]
@@ -122,7 +122,7 @@ class SyslogFields(Sequence[dict]):
         The fields of some of the messages, still unparsed if nothing has
         asked for them yet (a C{match} filter decides without them).
         """
-        subset = SyslogFields([self._messages[i] for i in indices], self.peer)
+        subset = SyslogFields([self.messages[i] for i in indices], self.peer)
         if self._parsed is not None:
             subset._parsed = [self._parsed[i] for i in indices]
         return subset

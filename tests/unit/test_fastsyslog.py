@@ -1,0 +1,253 @@
+"""
+The C accelerator for syslog output (logd/_fastsyslog.pyx) against the
+pure-Python path it stands in for: the same batch through both must give the
+same bytes, for well-formed messages (which the accelerator writes itself)
+and for everything else (which it hands back to Python), one by one and mixed
+in one batch.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logd import formats
+from logd.fields import SyslogFields
+from logd.formats import Template, renderJSON
+from logd.records import Batch
+from tests.unit.test_syslog_parse import CASES
+
+WHEN = 1764151200.25
+
+TEMPLATES = [
+    "{time} {hostname} {app_name}[{procid}]: {message}",
+    "{facility}.{severity} {timestamp} {hostname} {app_name} {procid} {msgid} {structured_data} {parse_error} {message}",
+    "{listener}|{peer}|{message}|{message}|{severity}",
+    "{message}",
+    "caf\u00e9 {{literal}} {hostname}",
+    "{severity:>7} {app_name!r} {message}",  # a spec and a conversion: Python only
+]
+PEERS = ["192.0.2.7:514", "[2001:db8::1]:6514", "-"]
+
+
+@contextmanager
+def pythonOnly() -> Iterator[None]:
+    """The pure-Python path, as on a machine where the extension was not built."""
+    saved = formats._fastsyslog
+    formats._fastsyslog = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        formats._fastsyslog = saved
+
+
+def syslogBatch(messages: list[bytes], peer: str = PEERS[0]) -> Batch:
+    return Batch(WHEN, "tcp-in", peer, messages, SyslogFields(messages, peer))
+
+
+def bothWays(messages: list[bytes], peer: str = PEERS[0]) -> list[tuple[bytes, bytes]]:
+    """(accelerated, pure Python) output of every template and of JSON."""
+    fast = [Template(t)(syslogBatch(messages, peer)) for t in TEMPLATES] + [renderJSON(syslogBatch(messages, peer))]
+    with pythonOnly():
+        slow = [Template(t)(syslogBatch(messages, peer)) for t in TEMPLATES] + [renderJSON(syslogBatch(messages, peer))]
+    return list(zip(fast, slow))
+
+
+def assertSame(messages: list[bytes], peer: str = PEERS[0]) -> None:
+    for fast, slow in bothWays(messages, peer):
+        assert fast == slow
+
+
+def test_extensionBuilt() -> None:
+    """
+    The install built the accelerator: without it logd still works, but
+    parses syslog at a fraction of the speed the README promises.
+    """
+    assert formats._fastsyslog is not None, "logd._fastsyslog is missing: install with a C compiler (gcc) present"
+
+
+@pytest.mark.parametrize("raw", [c[1] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("peer", PEERS)
+def test_parseTableSameBothWays(raw: bytes, peer: str) -> None:
+    assertSame([raw], peer)
+
+
+def test_parseTableAsOneBatch() -> None:
+    """Accelerated and handed-back messages interleaved keep their order."""
+    assertSame([c[1] for c in CASES])
+
+
+def program(template: str, base: dict[str, str] | None = None) -> tuple:
+    return Template(template)._program(formats._Missing(base or {"time": "T", "listener": "L", "peer": "P"}))
+
+
+def fallbacks(messages: list[bytes], json: bool = False) -> list[int]:
+    """The indices the accelerator hands back to Python."""
+    handedBack: list[int] = []
+
+    def fallback(index: int) -> bytes:
+        handedBack.append(index)
+        return b"<python>\n"
+
+    steps = formats._jsonProgram('{"time":"T",') if json else program("{hostname} {message}")
+    formats._fastsyslog.render(messages, steps, json, b"peerhost", fallback)
+    return handedBack
+
+
+WELL_FORMED = [
+    b"<165>1 2026-11-26T10:00:00.000000Z host app 1234 ID47 - bench L00000001",
+    b"<13>1 - - - - - -",
+    b"<0>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \xef\xbb\xbf'su root' failed",
+    b"<191>1 1985-04-12T23:20:50.52-04:00 h a p m - caf\xc3\xa9 \"quoted\" back\\slash \x01\t",
+    b"<34>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time",
+    b"<13>1 2016-12-31T23:59:60Z h a p m -",
+]
+HANDED_BACK = [
+    b"<13>Nov 26 10:00:00 host app[1]: bsd",  # RFC 3164
+    b'<13>1 - h a p m [id x="1"] sd',  # structured data
+    b"<13>1 - h\\ost a p m - backslash in a header field",
+    b'<13>1 - "h" a p m - quote in a header field',
+    b"<13>1 - h\xc3\xa9 a p m - non-ASCII header field",
+    b"<13>1 - h a p m - invalid UTF-8 \xff",
+    b"<13>1 2026-13-01T00:00:00Z h a p m - month 13",
+    b"<13>1 2026-01-01T00:00:00.1234567890Z h a p m - ten fraction digits",
+    b"<192>1 - h a p m - x",
+    b"<013>1 - h a p m - x",
+    b"<13>1 - h a p m -x",
+    b"<13>2 - h a p m - x",
+    b"plain text",
+    b"",
+]
+
+
+@pytest.mark.parametrize("json", [False, True])
+def test_wellFormedStayInC(json: bool) -> None:
+    assert fallbacks(WELL_FORMED, json) == []
+
+
+@pytest.mark.parametrize("json", [False, True])
+def test_everythingElseHandedBack(json: bool) -> None:
+    assert fallbacks(WELL_FORMED + HANDED_BACK, json) == list(range(len(WELL_FORMED), len(WELL_FORMED) + len(HANDED_BACK)))
+
+
+def test_handedBackMessagesSameBothWays() -> None:
+    assertSame(WELL_FORMED + HANDED_BACK)
+
+
+def test_nonBytesMessageHandedBack() -> None:
+    """A bytearray (no stream protocol makes one, a custom one could) is Python's."""
+    messages = [bytearray(WELL_FORMED[0]), WELL_FORMED[0]]
+    assert fallbacks(messages) == [0]  # type: ignore[arg-type]
+
+
+def test_programFoldsBatchConstants() -> None:
+    """Time, listener and peer are part of the literal text, fields are steps."""
+    f = formats._fastsyslog
+    assert program("[{time}] {listener} {hostname}: {message} ({peer})") == (
+        b"[T] L ",
+        f.HOSTNAME,
+        b": ",
+        f.MESSAGE,
+        b" (P)\n",
+    )
+
+
+def test_specOrConversionUsesPython() -> None:
+    assert Template("{severity:>7} {message}")._steps is None
+    assert Template("{app_name!r}")._steps is None
+    assert Template("{severity} {message}")._steps is not None
+
+
+# --------------------------------------------------------------------------
+# Every timestamp digit at every value: the ranges are checked the same way.
+# --------------------------------------------------------------------------
+
+_TS = b"2026-11-26T10:00:00.123+05:30"
+
+
+def _timestampVariants() -> list[bytes]:
+    variants = []
+    for i, c in enumerate(_TS):
+        for replacement in b"0123456789Z-+:.T ":
+            if replacement != c:
+                variants.append(_TS[:i] + bytes([replacement]) + _TS[i + 1 :])
+    return variants
+
+
+def test_everyTimestampVariantSameBothWays() -> None:
+    messages = [b"<13>1 " + ts + b" h a p m - x" for ts in _timestampVariants()]
+    assertSame(messages)
+    # And most of them were decided in C, not all handed back.
+    assert len(fallbacks(messages)) < len(messages)
+
+
+# --------------------------------------------------------------------------
+# Properties
+# --------------------------------------------------------------------------
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=3)
+_TIMESTAMPS = st.one_of(
+    st.just("-"),
+    st.builds(
+        "{}-{}-{}T{}:{}:{}{}{}".format,
+        st.text("0123456789", min_size=4, max_size=4),
+        _DIGITS,
+        _DIGITS,
+        _DIGITS,
+        _DIGITS,
+        _DIGITS,
+        st.one_of(st.just(""), st.text("0123456789", min_size=0, max_size=11).map(lambda d: "." + d)),
+        st.one_of(st.sampled_from(["Z", "z", ""]), st.builds("{}{}:{}".format, st.sampled_from("+-"), _DIGITS, _DIGITS)),
+    ),
+).map(str.encode)
+_TOKENS = st.one_of(
+    st.just(b"-"),
+    st.from_regex(rb"\A[!-~]{1,8}\Z"),
+    st.binary(min_size=1, max_size=6),
+)
+_MSG = st.one_of(
+    st.binary(max_size=40),
+    st.text(max_size=30).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.sampled_from([b"", b" ", b"\xef\xbb\xbf", b"\xef\xbb\xbfx", b'"\\', b"\x7f\x00\x1b", b"\r\n\t\x08\x0c"]),
+)
+_5424 = st.builds(
+    lambda pri, ts, host, app, procid, msgid, sd, sep, msg: b"<"
+    + pri
+    + b">1 "
+    + ts
+    + b" "
+    + b" ".join([host, app, procid, msgid, sd])
+    + sep
+    + msg,
+    st.one_of(st.integers(0, 200).map(lambda n: str(n).encode()), st.sampled_from([b"", b"01", b"1a", b"007"])),
+    _TIMESTAMPS,
+    _TOKENS,
+    _TOKENS,
+    _TOKENS,
+    _TOKENS,
+    st.sampled_from([b"-", b'[id a="1"]', b"-x", b""]),
+    st.sampled_from([b" ", b"", b"  "]),
+    _MSG,
+)
+_ANY = st.one_of(_5424, st.binary(max_size=80))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_ANY, min_size=1, max_size=6), st.sampled_from(PEERS))
+def test_anyBatchSameBothWays(messages: list[bytes], peer: str) -> None:
+    assertSame(messages, peer)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_5424, min_size=1, max_size=6))
+def test_acceptedMessagesParseCleanly(messages: list[bytes]) -> None:
+    """What C writes itself, Python parses as RFC 5424 with no structured data."""
+    handedBack = set(fallbacks(messages))
+    for index, raw in enumerate(messages):
+        if index not in handedBack:
+            parsed = formats.parse(raw)
+            assert not parsed.parse_error and parsed.structured_data == {}
