@@ -169,24 +169,35 @@ cdef Py_ssize_t token(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) nogil:
     return i
 
 
+cdef int priority(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end) nogil:
+    """
+    The PRI at the start of a message (and where it ends), or -1 if there is
+    no valid one: logd.syslog._PRI, "<" 1 to 3 digits ">", no leading zero
+    but "0" itself, at most 191.
+    """
+    cdef Py_ssize_t i = 1
+    cdef int pri = 0
+    if n < 3 or p[0] != 60:  # <
+        return -1
+    while i < n and i <= 3 and digit(p[i]):
+        pri = pri * 10 + p[i] - 48
+        i += 1
+    if i == 1 or i >= n or p[i] != 62 or pri > 191 or (p[1] == 48 and i > 2):
+        return -1
+    end[0] = i + 1
+    return pri
+
+
 cdef bint parseHeader(const unsigned char *p, Py_ssize_t n, Header *h) nogil:
     """
     Fill C{h} from an RFC 5424 message with no structured data; false for any
     message this module leaves to the Python parser.
     """
-    cdef Py_ssize_t i = 1
-    cdef int pri = 0
+    cdef Py_ssize_t i
     cdef Py_ssize_t k
-    if n < 2 or p[0] != 60:  # <
+    h.pri = priority(p, n, &i)
+    if h.pri < 0:
         return False
-    while i < n and i <= 3 and digit(p[i]):
-        pri = pri * 10 + p[i] - 48
-        i += 1
-    # 1 to 3 digits, no leading zero but "0" itself, at most 191.
-    if i == 1 or i >= n or p[i] != 62 or pri > 191 or (p[1] == 48 and i > 2):
-        return False
-    h.pri = pri
-    i += 1
     if i + 2 > n or p[i] != 49 or p[i + 1] != 32:  # "1 "
         return False
     i += 2
@@ -409,3 +420,24 @@ def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
     finally:
         free(b.data)
         free(codes)
+
+
+def priorities(messages) -> bytes:
+    """
+    C{facility * 8 + severity} of each message, one byte each, as
+    L{logd.syslog.parse} gives them: the PRI the message starts with, or 13
+    (user.notice) if it has no valid one, whatever follows.  Severity and
+    facility filters need nothing else, so they need no parse.
+    """
+    cdef Py_ssize_t count = len(messages)
+    cdef Py_ssize_t index, end
+    cdef int pri
+    cdef bytes message
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, count)
+    cdef char *o = PyBytes_AS_STRING(out)
+    for index in range(count):
+        item = messages[index]
+        message = item if type(item) is bytes else bytes(item)
+        pri = priority(<const unsigned char *>PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message), &end)
+        o[index] = <char>(13 if pri < 0 else pri)
+    return out

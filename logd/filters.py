@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
+from functools import cached_property
+from itertools import compress
 from typing import Sequence
 
 from logd.fields import SyslogFields
 from logd.records import Batch
-from logd.syslog import SyslogMessage
 
 
 @dataclass(frozen=True)
@@ -45,26 +45,35 @@ class Filter:
         if self.severity is None and self.facilities is None and self.match is None:
             return batch
         fields = batch.fields
-        needsSyslog = self.severity is not None or self.facilities is not None
-        if needsSyslog and not isinstance(fields, SyslogFields):
+        messages = batch.messages
+        if self.severity is None and self.facilities is None:
+            keep = [index for index, message in enumerate(messages) if self.match.search(message) is not None]  # type: ignore[union-attr]
+        elif not isinstance(fields, SyslogFields):
             return None
-        parsed = fields.parsed() if needsSyslog else None
-        keep = [index for index, message in enumerate(batch.messages) if self._passes(message, parsed, index)]
+        else:
+            # One byte per record, 1 where its priority passes: the whole
+            # decision in C, with no parse and no Python call per record.
+            passing = fields.priorities().translate(self._passingPriorities)
+            if self.match is None and 0 not in passing:
+                return batch
+            keep = list(compress(range(len(passing)), passing))
+            if self.match is not None:
+                search = self.match.search
+                keep = [index for index in keep if search(messages[index]) is not None]
         if not keep:
             return None
-        if len(keep) == len(batch.messages):
+        if len(keep) == len(messages):
             return batch
-        messages = batch.messages
         return Batch(batch.time, batch.listener, batch.peer, [messages[i] for i in keep], _subset(fields, keep))
 
-    def _passes(self, message: bytes, parsed: list[SyslogMessage] | None, index: int) -> bool:
-        if parsed is not None:
-            record = parsed[index]
-            if self.severity is not None and record.severity > self.severity:
-                return False
-            if self.facilities is not None and record.facility not in self.facilities:
-                return False
-        return self.match is None or self.match.search(message) is not None
+    @cached_property
+    def _passingPriorities(self) -> bytes:
+        """A bytes.translate table: priority (facility * 8 + severity) to 1 if it passes, else 0."""
+        return bytes(
+            (self.severity is None or pri & 7 <= self.severity)
+            and (self.facilities is None or pri >> 3 in self.facilities)
+            for pri in range(256)
+        )
 
 
 def _subset(fields: Sequence[dict] | None, keep: list[int]) -> Sequence[dict] | None:

@@ -73,6 +73,7 @@ __all__ = [
     "SEVERITIES",
     "SyslogMessage",
     "parse",
+    "priority",
     "SyslogFramer",
     "datagram_frame",
 ]
@@ -377,6 +378,19 @@ def _parse_3164(raw: bytes, m: re.Match[bytes], pri: int) -> SyslogMessage:
         raw[m.end() :],
         False,
     )
+
+
+_PRI_RE = re.compile(_PRI)
+
+
+def priority(raw: bytes) -> int:
+    """
+    C{facility * 8 + severity} as L{parse} gives them, without parsing the
+    rest: the PRI C{raw} starts with, or 13 (user.notice) if it has no valid
+    one, whatever follows (see L{parse}: every path keeps a valid PRI).
+    """
+    m = _PRI_RE.match(raw)
+    return 13 if m is None else int(m.group(1))
 
 
 def parse(raw: bytes) -> SyslogMessage:

@@ -15,10 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logd import formats
+from logd import fields, formats
 from logd.fields import SyslogFields
+from logd.filters import Filter
 from logd.formats import Template, renderJSON
 from logd.records import Batch
+from logd.syslog import parse, priority
 from tests.unit.test_syslog_parse import CASES
 
 WHEN = 1764151200.25
@@ -38,11 +40,11 @@ PEERS = ["192.0.2.7:514", "[2001:db8::1]:6514", "-"]
 def pythonOnly() -> Iterator[None]:
     """The pure-Python path, as on a machine where the extension was not built."""
     saved = formats._fastsyslog
-    formats._fastsyslog = None  # type: ignore[assignment]
+    formats._fastsyslog = fields._fastsyslog = None  # type: ignore[assignment]
     try:
         yield
     finally:
-        formats._fastsyslog = saved
+        formats._fastsyslog = fields._fastsyslog = saved
 
 
 def syslogBatch(messages: list[bytes], peer: str = PEERS[0]) -> Batch:
@@ -249,5 +251,57 @@ def test_acceptedMessagesParseCleanly(messages: list[bytes]) -> None:
     handedBack = set(fallbacks(messages))
     for index, raw in enumerate(messages):
         if index not in handedBack:
-            parsed = formats.parse(raw)
+            parsed = parse(raw)
             assert not parsed.parse_error and parsed.structured_data == {}
+
+
+# --------------------------------------------------------------------------
+# Priorities: what severity and facility filters read instead of a parse
+# --------------------------------------------------------------------------
+
+
+def parsedPriorities(messages: list[bytes]) -> bytes:
+    return bytes([m.facility * 8 + m.severity for m in map(parse, messages)])
+
+
+def test_prioritiesOfTheParseTable() -> None:
+    messages = [c[1] for c in CASES]
+    assert formats._fastsyslog.priorities(messages) == parsedPriorities(messages)
+    assert bytes(map(priority, messages)) == parsedPriorities(messages)
+
+
+def test_prioritiesOfNonBytes() -> None:
+    assert formats._fastsyslog.priorities([bytearray(b"<34>x"), memoryview(b"<0>y")]) == bytes([34, 0])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_ANY, max_size=8))
+def test_prioritiesAsParseGivesThem(messages: list[bytes]) -> None:
+    assert formats._fastsyslog.priorities(messages) == parsedPriorities(messages)
+    assert bytes(map(priority, messages)) == parsedPriorities(messages)
+
+
+_FILTERS = st.builds(
+    Filter,
+    severity=st.one_of(st.none(), st.integers(0, 7)),
+    facilities=st.one_of(st.none(), st.frozensets(st.integers(0, 23), max_size=4)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ANY, min_size=1, max_size=8), _FILTERS)
+def test_filtersSameBothWays(messages: list[bytes], sinkFilter: Filter) -> None:
+    """
+    With or without the accelerator, a severity/facility filter keeps the
+    records whose parsed fields pass it.
+    """
+    expected = [
+        m for m in messages
+        if (sinkFilter.severity is None or parse(m).severity <= sinkFilter.severity)
+        and (sinkFilter.facilities is None or parse(m).facility in sinkFilter.facilities)
+    ]  # fmt: skip
+    fast = sinkFilter.select(syslogBatch(messages))
+    with pythonOnly():
+        slow = sinkFilter.select(syslogBatch(messages))
+    for part in (fast, slow):
+        assert (list(part.messages) if part is not None else []) == expected
