@@ -13,14 +13,17 @@ L{logd.formats} define the output; this module handles only the messages
 whose output it can write byte for byte the same way, and hands every other
 message to the caller's C{fallback}, which renders it with that Python code:
 
-  - RFC 5424 messages whose header matches the grammar exactly as
-    C{logd.syslog._RFC5424_RE} does, whose STRUCTURED-DATA is C{-}, and whose
-    header fields are printable ASCII without C{"} and C{\\} (nothing to
-    escape in either output);
+  - messages that L{logd.syslog.parse} reads without error: RFC 5424 with
+    no STRUCTURED-DATA (C{-}), or RFC 3164 in all the forms it accepts
+    (BSD or ISO timestamp, HOSTNAME, TAG and PID, each optional; no PRI);
+  - whose header fields are printable ASCII without C{"} and C{\\}
+    (nothing to escape in either output);
   - whose MSG is ASCII, or valid UTF-8 (checked by CPython's own decoder).
 
-Anything else (RFC 3164, structured data, a broken header, invalid UTF-8)
-goes to C{fallback}.  The differential tests feed both paths the same
+Anything else (structured data, a broken header, invalid UTF-8) goes to
+C{fallback}.  Where this module's grammar and the regular expressions in
+logd.syslog could disagree, it declines rather than decides.  The
+differential tests (tests/unit/test_fastsyslog.py) feed both paths the same
 messages, valid and hostile, and require the same bytes.
 """
 
@@ -57,11 +60,10 @@ cdef const char *_HEX = b"0123456789abcdef"
 
 cdef struct Header:
     int pri
-    # [start, end) of each field in the message; start == end never occurs
-    # (a NILVALUE is the one byte "-").
+    # [start, end) of each field in the message, start -1 for a field the
+    # message does not carry (an RFC 5424 NILVALUE, a BSD message's MSGID).
     Py_ssize_t ts0, ts1, host0, host1, app0, app1, proc0, proc1, msgid0, msgid1
-    Py_ssize_t msg0  # MSG runs from here to the end (BOM already skipped)
-    bint ascii  # the MSG is all ASCII
+    Py_ssize_t msg0  # MSG runs from here to the end (an RFC 5424 BOM skipped)
 
 
 cdef struct Buffer:
@@ -188,19 +190,15 @@ cdef int priority(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end) nogil:
     return pri
 
 
-cdef bint parseHeader(const unsigned char *p, Py_ssize_t n, Header *h) nogil:
+cdef bint nil(const unsigned char *p, Py_ssize_t start, Py_ssize_t end) nogil:
+    return end - start == 1 and p[start] == 45  # -
+
+
+cdef bint parse5424(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, Header *h) nogil:
     """
-    Fill C{h} from an RFC 5424 message with no structured data; false for any
-    message this module leaves to the Python parser.
+    Fill C{h} from an RFC 5424 message with no structured data, C{i} just
+    past its "<PRI>1 "; false for any message left to the Python parser.
     """
-    cdef Py_ssize_t i
-    cdef Py_ssize_t k
-    h.pri = priority(p, n, &i)
-    if h.pri < 0:
-        return False
-    if i + 2 > n or p[i] != 49 or p[i + 1] != 32:  # "1 "
-        return False
-    i += 2
     h.ts0 = i
     if i < n and p[i] == 45:  # -
         i += 1
@@ -239,11 +237,178 @@ cdef bint parseHeader(const unsigned char *p, Py_ssize_t n, Header *h) nogil:
         if i + 3 <= n and p[i] == 0xEF and p[i + 1] == 0xBB and p[i + 2] == 0xBF:
             i += 3
     h.msg0 = i
-    h.ascii = True
-    for k in range(i, n):
-        if p[k] >= 128:
-            h.ascii = False
+    if nil(p, h.ts0, h.ts1):
+        h.ts0 = -1
+    if nil(p, h.host0, h.host1):
+        h.host0 = -1
+    if nil(p, h.app0, h.app1):
+        h.app0 = -1
+    if nil(p, h.proc0, h.proc1):
+        h.proc0 = -1
+    if nil(p, h.msgid0, h.msgid1):
+        h.msgid0 = -1
+    return True
+
+
+cdef const char *_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
+
+
+cdef Py_ssize_t bsdTimestamp(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) nogil:
+    """
+    The end of the BSD timestamp (C{Mmm dd hh:mm:ss}) at C{p[i]}, or -1:
+    logd.syslog._BSD_TS, whose day is " 6", "06", "6" or 10 to 31.
+    """
+    cdef int month
+    cdef Py_ssize_t d
+    if i + 5 > n:
+        return -1
+    for month in range(12):
+        if p[i] == _MONTHS[3 * month] and p[i + 1] == _MONTHS[3 * month + 1] and p[i + 2] == _MONTHS[3 * month + 2]:
             break
+    else:
+        return -1
+    if p[i + 3] != 32:
+        return -1
+    d = i + 4
+    if (p[d] == 32 or p[d] == 48) and d + 1 < n and p[d + 1] >= 49 and p[d + 1] <= 57:
+        d += 2  # " 6", "06"
+    elif p[d] >= 49 and p[d] <= 57 and d + 1 < n and p[d + 1] == 32:
+        d += 1  # "6"
+    elif (p[d] == 49 or p[d] == 50) and d + 1 < n and digit(p[d + 1]):
+        d += 2  # 10 to 29
+    elif p[d] == 51 and d + 1 < n and (p[d + 1] == 48 or p[d + 1] == 49):
+        d += 2  # 30, 31
+    else:
+        return -1
+    if d + 9 > n or p[d] != 32 or p[d + 3] != 58 or p[d + 6] != 58:
+        return -1
+    if (inRange(number(p, d + 1, n, 2), 0, 23) and inRange(number(p, d + 4, n, 2), 0, 59)
+            and inRange(number(p, d + 7, n, 2), 0, 60)):
+        return d + 9
+    return -1
+
+
+# What a BSD header scan found: the field, no such field, or a byte that
+# only the Python parser may judge.
+cdef enum:
+    ABSENT = -1
+    DECLINE = -2
+
+
+cdef inline bint control(unsigned char c) nogil:
+    return c <= 32 or c == 127
+
+
+cdef Py_ssize_t bsdHostname(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) nogil:
+    """
+    The end of a BSD HOSTNAME at C{p[i]}: a token with no "[" that does not
+    end with ":", followed by a space (else it is the TAG, or message text).
+    """
+    cdef Py_ssize_t j = i
+    while j < n and not control(p[j]) and p[j] != 91:  # [
+        if not plain(p[j]):
+            return DECLINE
+        j += 1
+    if j == i or j >= n or p[j] != 32 or p[j - 1] == 58:  # :
+        return ABSENT
+    return j
+
+
+cdef Py_ssize_t bsdTag(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Header *h) nogil:
+    """
+    Where the MSG starts after a BSD C{TAG[PID]:}, C{TAG[PID]} or C{TAG:} at
+    C{p[i]} (then followed by a space or the end; one space after the colon
+    is part of the header), filling in the TAG and PID.
+    """
+    cdef Py_ssize_t j = i
+    cdef Py_ssize_t k
+    while j < n and not control(p[j]) and p[j] != 58 and p[j] != 91 and p[j] != 93:  # : [ ]
+        if not plain(p[j]):
+            return DECLINE
+        j += 1
+    if j == i or j >= n:
+        return ABSENT
+    if p[j] == 58:  # TAG:
+        if j + 1 < n and p[j + 1] != 32:
+            return ABSENT
+        h.app0, h.app1 = i, j
+        return j + 2 if j + 1 < n else n
+    if p[j] != 91:
+        return ABSENT
+    k = j + 1
+    while k < n and not control(p[k]) and p[k] != 93:
+        if not plain(p[k]):
+            return DECLINE
+        k += 1
+    if k == j + 1 or k >= n or p[k] != 93:
+        return ABSENT
+    h.app0, h.app1 = i, j
+    h.proc0, h.proc1 = j + 1, k
+    k += 1
+    if k == n:
+        return n
+    if p[k] == 58:  # TAG[PID]: and maybe one space
+        return k + 2 if k + 1 < n and p[k + 1] == 32 else k + 1
+    if p[k] == 32:
+        return k + 1
+    h.app0 = h.proc0 = -1
+    return ABSENT
+
+
+cdef bint parse3164(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, bint hasPRI, Header *h) nogil:
+    """
+    Fill C{h} from a BSD message, C{i} just past its PRI (if it has one):
+    logd.syslog._RFC3164_RE's optional timestamp, then (only after one) an
+    optional HOSTNAME, then an optional TAG.  Without PRI and timestamp the
+    whole input is the message.
+    """
+    cdef Py_ssize_t k
+    h.ts0 = h.host0 = h.app0 = h.proc0 = h.msgid0 = -1
+    k = bsdTimestamp(p, i, n)
+    if k < 0:
+        k = timestamp(p, i, n)
+    if k >= 0 and (k == n or p[k] == 32):
+        h.ts0, h.ts1 = i, k
+        i = k + 1 if k < n else n
+        k = bsdHostname(p, i, n)
+        if k == DECLINE:
+            return False
+        if k >= 0:
+            h.host0, h.host1 = i, k
+            i = k + 1
+    elif not hasPRI:
+        h.msg0 = 0
+        return True
+    k = bsdTag(p, i, n, h)
+    if k == DECLINE:
+        return False
+    h.msg0 = i if k == ABSENT else k
+    return True
+
+
+cdef bint parseHeader(const unsigned char *p, Py_ssize_t n, Header *h) nogil:
+    """
+    Fill C{h} as L{logd.syslog.parse} would, for a message it parses without
+    error whose header fields need no escaping; false for anything else
+    (left to the Python parser).
+    """
+    cdef Py_ssize_t i = 0
+    h.pri = priority(p, n, &i)
+    if h.pri < 0:
+        if n > 0 and p[0] == 60:  # a broken PRI: a parse error
+            return False
+        h.pri = 13  # none: user.notice
+        return parse3164(p, n, 0, False, h)
+    if i + 2 <= n and p[i] == 49 and p[i + 1] == 32:  # "1 "
+        return parse5424(p, n, i + 2, h)
+    return parse3164(p, n, i, True, h)
+
+
+cdef bint ascii(const unsigned char *p, Py_ssize_t n) nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if p[i] >= 128:
+            return False
     return True
 
 
@@ -324,10 +489,11 @@ cdef int putJSONMessage(Buffer *b, const unsigned char *p, Py_ssize_t n) except 
 
 cdef int putField(Buffer *b, const char *p, Py_ssize_t start, Py_ssize_t end, bint json, bytes missing) except -1:
     """
-    A header field: the NILVALUE is C{missing} (given) or C{-} (text) or
-    C{null} (JSON); a value is written as it is, quoted in JSON.
+    A header field: one the message does not carry is C{missing} (given),
+    C{-} (text) or C{null} (JSON); a value is written as it is, quoted in
+    JSON.
     """
-    if end - start == 1 and p[start] == 45:
+    if start < 0:
         if missing is not None:
             return putBytes(b, missing)
         if json:
@@ -379,7 +545,8 @@ def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
                 continue
             p = PyBytes_AS_STRING(message)
             n = PyBytes_GET_SIZE(message)
-            if not parseHeader(<const unsigned char *>p, n, &h) or (not h.ascii and not validUTF8(p + h.msg0, n - h.msg0)):
+            if not parseHeader(<const unsigned char *>p, n, &h) or (
+                not ascii(<const unsigned char *>p + h.msg0, n - h.msg0) and not validUTF8(p + h.msg0, n - h.msg0)):
                 putBytes(&b, fallback(index))
                 continue
             for step in range(count):
