@@ -89,12 +89,13 @@ class SyslogFields(Sequence[dict]):
     the JSON format reads the field dicts, built from those on first use.
     """
 
-    __slots__ = ("messages", "peer", "_parsed", "_dicts")
+    __slots__ = ("messages", "peer", "_parsed", "_some", "_dicts")
 
     def __init__(self, messages: Sequence[bytes], peer: str) -> None:
         self.messages = messages
         self.peer = peer
         self._parsed: list[SyslogMessage] | None = None
+        self._some: dict[int, SyslogMessage] = {}
         self._dicts: list[dict] | None = None
 
     @property
@@ -104,8 +105,22 @@ class SyslogFields(Sequence[dict]):
 
     def parsed(self) -> list[SyslogMessage]:
         if self._parsed is None:
-            self._parsed = list(map(parse, self.messages))
+            some = self._some
+            self._parsed = [some.get(index) or parse(message) for index, message in enumerate(self.messages)]
         return self._parsed
+
+    def parsedAt(self, index: int) -> SyslogMessage:
+        """
+        One message, parsed once however many sinks ask: the C accelerator
+        hands a formatter the few messages it leaves to Python one by one,
+        and parsing the whole batch for those would undo its work.
+        """
+        if self._parsed is not None:
+            return self._parsed[index]
+        parsed = self._some.get(index)
+        if parsed is None:
+            parsed = self._some[index] = parse(self.messages[index])
+        return parsed
 
     def priorities(self) -> bytes:
         """
@@ -141,4 +156,7 @@ class SyslogFields(Sequence[dict]):
         subset = SyslogFields([self.messages[i] for i in indices], self.peer)
         if self._parsed is not None:
             subset._parsed = [self._parsed[i] for i in indices]
+        elif self._some:
+            some = self._some
+            subset._some = {new: some[old] for new, old in enumerate(indices) if old in some}
         return subset

@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from logd.fields import SYSLOG_FIELDS, SyslogFields, syslogFields
 from logd.records import Batch, Lines, escape, escapeLines, formatTime
-from logd.syslog import FACILITIES, SEVERITIES, SyslogMessage, parse
+from logd.syslog import FACILITIES, SEVERITIES, SyslogMessage
 
 try:
     from logd import _fastsyslog
@@ -124,12 +124,10 @@ def _syslogJSON(head: str, fields: SyslogFields) -> bytes:
     host = fields.fallbackHost
     if _fastsyslog is None:
         return "".join([_withFields(head, record) for record in fields]).encode("utf-8")
-    messages = fields.messages
-
     def one(index: int) -> bytes:
-        return _withFields(head, syslogFields(parse(messages[index]), host)).encode("utf-8")
+        return _withFields(head, syslogFields(fields.parsedAt(index), host)).encode("utf-8")
 
-    return _fastsyslog.render(messages, _jsonProgram(head), True, encode_basestring(host).encode("utf-8"), one)
+    return _fastsyslog.render(fields.messages, _jsonProgram(head), True, encode_basestring(host).encode("utf-8"), one)
 
 
 def _jsonProgram(head: str) -> tuple[bytes | int, ...]:
@@ -236,12 +234,10 @@ class Template:
         host = fields.fallbackHost
         if self._steps is None:
             return ("\n".join([self._line(base, parsed, host) for parsed in fields.parsed()]) + "\n").encode("utf-8")
-        messages = fields.messages
-
         def one(index: int) -> bytes:
-            return (self._line(base, parse(messages[index]), host) + "\n").encode("utf-8")
+            return (self._line(base, fields.parsedAt(index), host) + "\n").encode("utf-8")
 
-        return _fastsyslog.render(messages, self._program(base), False, host.encode("utf-8"), one)
+        return _fastsyslog.render(fields.messages, self._program(base), False, host.encode("utf-8"), one)
 
     def _line(self, base: "_Missing", parsed: SyslogMessage, host: str) -> str:
         values = base.copy()
