@@ -100,11 +100,11 @@ cdef inline int putBytes(Buffer *b, bytes data) except -1:
     return put(b, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
 
-cdef inline bint digit(unsigned char c) nogil:
+cdef inline bint digit(unsigned char c) noexcept nogil:
     return c >= 48 and c <= 57
 
 
-cdef inline int number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, int width) nogil:
+cdef inline int number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, int width) noexcept nogil:
     """The decimal of C{width} digits at C{p[i]}, or -1."""
     cdef int value = 0
     cdef int k
@@ -117,11 +117,11 @@ cdef inline int number(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, int w
     return value
 
 
-cdef inline bint inRange(int value, int low, int high) nogil:
+cdef inline bint inRange(int value, int low, int high) noexcept nogil:
     return value >= low and value <= high
 
 
-cdef Py_ssize_t timestamp(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) nogil:
+cdef Py_ssize_t timestamp(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
     """
     The end of the RFC 3339 timestamp at C{p[i]}, or -1: logd.syslog._ISO_TS,
     number ranges included (a leap second :60, up to 9 fraction digits).
@@ -153,12 +153,12 @@ cdef Py_ssize_t timestamp(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) no
     return -1
 
 
-cdef inline bint plain(unsigned char c) nogil:
+cdef inline bint plain(unsigned char c) noexcept nogil:
     """A header byte both outputs write as it is: printable ASCII but " and \\."""
     return c > 32 and c < 127 and c != 34 and c != 92
 
 
-cdef Py_ssize_t token(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) nogil:
+cdef Py_ssize_t token(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
     """
     The end of the header token at C{p[i]}, which must be followed by a space,
     or -1.  Only plain bytes: a token that needs escaping goes to fallback.
@@ -171,7 +171,7 @@ cdef Py_ssize_t token(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) nogil:
     return i
 
 
-cdef int priority(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end) nogil:
+cdef int priority(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end) noexcept nogil:
     """
     The PRI at the start of a message (and where it ends), or -1 if there is
     no valid one: logd.syslog._PRI, "<" 1 to 3 digits ">", no leading zero
@@ -190,11 +190,11 @@ cdef int priority(const unsigned char *p, Py_ssize_t n, Py_ssize_t *end) nogil:
     return pri
 
 
-cdef bint nil(const unsigned char *p, Py_ssize_t start, Py_ssize_t end) nogil:
+cdef bint nil(const unsigned char *p, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
     return end - start == 1 and p[start] == 45  # -
 
 
-cdef bint parse5424(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, Header *h) nogil:
+cdef bint parse5424(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, Header *h) noexcept nogil:
     """
     Fill C{h} from an RFC 5424 message with no structured data, C{i} just
     past its "<PRI>1 "; false for any message left to the Python parser.
@@ -253,7 +253,7 @@ cdef bint parse5424(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, Header *
 cdef const char *_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
 
 
-cdef Py_ssize_t bsdTimestamp(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) nogil:
+cdef Py_ssize_t bsdTimestamp(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
     """
     The end of the BSD timestamp (C{Mmm dd hh:mm:ss}) at C{p[i]}, or -1:
     logd.syslog._BSD_TS, whose day is " 6", "06", "6" or 10 to 31.
@@ -295,11 +295,11 @@ cdef enum:
     DECLINE = -2
 
 
-cdef inline bint control(unsigned char c) nogil:
+cdef inline bint control(unsigned char c) noexcept nogil:
     return c <= 32 or c == 127
 
 
-cdef Py_ssize_t bsdHostname(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) nogil:
+cdef Py_ssize_t bsdHostname(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
     """
     The end of a BSD HOSTNAME at C{p[i]}: a token with no "[" that does not
     end with ":", followed by a space (else it is the TAG, or message text).
@@ -314,7 +314,7 @@ cdef Py_ssize_t bsdHostname(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) 
     return j
 
 
-cdef Py_ssize_t bsdTag(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Header *h) nogil:
+cdef Py_ssize_t bsdTag(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Header *h) noexcept nogil:
     """
     Where the MSG starts after a BSD C{TAG[PID]:}, C{TAG[PID]} or C{TAG:} at
     C{p[i]} (then followed by a space or the end; one space after the colon
@@ -355,7 +355,7 @@ cdef Py_ssize_t bsdTag(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, Heade
     return ABSENT
 
 
-cdef bint parse3164(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, bint hasPRI, Header *h) nogil:
+cdef bint parse3164(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, bint hasPRI, Header *h) noexcept nogil:
     """
     Fill C{h} from a BSD message, C{i} just past its PRI (if it has one):
     logd.syslog._RFC3164_RE's optional timestamp, then (only after one) an
@@ -386,7 +386,7 @@ cdef bint parse3164(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, bint has
     return True
 
 
-cdef bint parseHeader(const unsigned char *p, Py_ssize_t n, Header *h) nogil:
+cdef bint parseHeader(const unsigned char *p, Py_ssize_t n, Header *h) noexcept nogil:
     """
     Fill C{h} as L{logd.syslog.parse} would, for a message it parses without
     error whose header fields need no escaping; false for anything else
@@ -404,7 +404,7 @@ cdef bint parseHeader(const unsigned char *p, Py_ssize_t n, Header *h) nogil:
     return parse3164(p, n, i, True, h)
 
 
-cdef bint ascii(const unsigned char *p, Py_ssize_t n) nogil:
+cdef bint ascii(const unsigned char *p, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
         if p[i] >= 128:
@@ -506,6 +506,13 @@ cdef int putField(Buffer *b, const char *p, Py_ssize_t start, Py_ssize_t end, bi
     return put(b, p + start, end - start)
 
 
+cdef int putFallback(Buffer *b, fallback, Py_ssize_t index) except -1:
+    chunk = fallback(index)
+    if type(chunk) is not bytes:
+        raise TypeError(f"fallback({index}) returned {type(chunk).__name__}, not bytes")
+    return putBytes(b, chunk)
+
+
 def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
     """
     The output for a batch of syslog messages: for each message, the
@@ -526,28 +533,28 @@ def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
     cdef const char *p
     cdef object message, item
     cdef int code
-    cdef int *codes = <int *>malloc(count * sizeof(int))
+    cdef int *codes = <int *>malloc((count or 1) * sizeof(int))
     if codes == NULL:
         raise MemoryError()
-    # For a literal step the program tuple holds its bytes.
-    for step in range(count):
-        item = program[step]
-        codes[step] = LITERAL if isinstance(item, bytes) else <int>item
     b.data = NULL
     b.length = 0
     b.capacity = 0
     try:
+        # For a literal step the program tuple holds its bytes.
+        for step in range(count):
+            item = program[step]
+            codes[step] = LITERAL if isinstance(item, bytes) else <int>item
         reserve(&b, 4096)
         for index in range(len(messages)):
             message = messages[index]
             if type(message) is not bytes:
-                putBytes(&b, fallback(index))
+                putFallback(&b, fallback, index)
                 continue
             p = PyBytes_AS_STRING(message)
             n = PyBytes_GET_SIZE(message)
             if not parseHeader(<const unsigned char *>p, n, &h) or (
                 not ascii(<const unsigned char *>p + h.msg0, n - h.msg0) and not validUTF8(p + h.msg0, n - h.msg0)):
-                putBytes(&b, fallback(index))
+                putFallback(&b, fallback, index)
                 continue
             for step in range(count):
                 code = codes[step]
@@ -597,7 +604,8 @@ def priorities(messages) -> bytes:
     facility filters need nothing else, so they need no parse.
     """
     cdef Py_ssize_t count = len(messages)
-    cdef Py_ssize_t index, end
+    cdef Py_ssize_t index
+    cdef Py_ssize_t end = 0
     cdef int pri
     cdef bytes message
     cdef bytes out = PyBytes_FromStringAndSize(NULL, count)

@@ -54,7 +54,7 @@ class Filter:
             # One byte per record, 1 where its priority passes: the whole
             # decision in C, with no parse and no Python call per record.
             passing = fields.priorities().translate(self._passingPriorities)
-            if self.match is None and 0 not in passing:
+            if self.match is None and passing and 0 not in passing:
                 return batch
             keep = list(compress(range(len(passing)), passing))
             if self.match is not None:

@@ -15,7 +15,7 @@ from itertools import repeat
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Callable, Protocol, Sequence
 
-from logd.fields import SYSLOG_FIELDS, SyslogFields, syslogFields
+from logd.fields import RECORD_FIELDS, SYSLOG_FIELDS, SyslogFields, syslogFields
 from logd.records import Batch, Lines, escape, escapeLines, formatTime
 from logd.syslog import FACILITIES, SEVERITIES, SyslogMessage
 
@@ -205,11 +205,13 @@ class Template:
         parts = list(string.Formatter().parse(template))
         self.names = tuple(dict.fromkeys(name for _, name, _, _ in parts if name is not None))
         self._syslog = [(name, _syslogGetter(name)) for name in self.names if name in SYSLOG_FIELDS or name == "message"]
-        # The accelerator writes fields as they are: not with a format spec
-        # or a conversion ("{severity:>7}", "{app_name!r}").
+        # The accelerator writes record fields as they are: not with a format
+        # spec or a conversion ("{severity:>7}", "{app_name!r}").
         self._steps = (
             None
-            if _fastsyslog is None or any(spec or conversion for _, _, spec, conversion in parts)
+            if _fastsyslog is None
+            or any(spec or conversion for _, _, spec, conversion in parts)
+            or not set(self.names) <= set(RECORD_FIELDS)
             else [(literal, name) for literal, name, _, _ in parts]
         )
 

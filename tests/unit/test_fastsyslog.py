@@ -341,3 +341,31 @@ def test_filtersSameBothWays(messages: list[bytes], sinkFilter: Filter) -> None:
         slow = sinkFilter.select(syslogBatch(messages))
     for part in (fast, slow):
         assert (list(part.messages) if part is not None else []) == expected
+
+
+# --------------------------------------------------------------------------
+# Misuse gets a Python exception, not undefined behaviour
+# --------------------------------------------------------------------------
+
+
+def test_fallbackMustReturnBytes() -> None:
+    with pytest.raises(TypeError, match="not bytes"):
+        formats._fastsyslog.render([b"<13>1 - h a p m [x@1] sd"], (b"x",), False, b"h", lambda index: None)
+
+
+def test_badProgramStep() -> None:
+    with pytest.raises(TypeError):
+        formats._fastsyslog.render([b"<13>x"], (b"a", "not a step"), False, b"h", lambda index: b"")
+
+
+def test_emptyProgram() -> None:
+    assert formats._fastsyslog.render([b"<13>x", b"<13>y"], (), False, b"h", lambda index: b"?") == b""
+
+
+def test_unknownTemplateFieldWritesDash() -> None:
+    """Configuration refuses it; built by hand, a Template still writes '-' for it."""
+    assert Template("{foo} {message}")(syslogBatch([b"<13>x"])) == b"- x\n"
+
+
+def test_emptyBatchPassesNoFilter() -> None:
+    assert Filter(severity=3).select(syslogBatch([])) is None
