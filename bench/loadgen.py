@@ -53,7 +53,10 @@ CHUNK = 1 << 20
 SYSLOG_HEADER = b"<165>1 2026-11-26T10:00:00.000000Z host app 1234 ID47 - "
 """RFC 5424 header of the syslog workloads: local4.notice, no structured data."""
 SYSLOG_FILL = FILLER[: LINE_SIZE - len(SYSLOG_HEADER) - PREFIX_SIZE - 1]
-FORMATS = {"plain": (b"", FILL), "syslog": (SYSLOG_HEADER, SYSLOG_FILL)}
+BSD_HEADER = b"<38>Nov 26 10:00:00 host app[1234]: "
+"""RFC 3164 header of the bsd workloads (the traditional format rsyslog forwards by default): auth.info, TAG[PID]."""
+BSD_FILL = FILLER[: LINE_SIZE - len(BSD_HEADER) - PREFIX_SIZE - 1]
+FORMATS = {"plain": (b"", FILL), "syslog": (SYSLOG_HEADER, SYSLOG_FILL), "bsd": (BSD_HEADER, BSD_FILL)}
 """Line format name -> (what precedes C{bench L...}, the filler after the connection number)."""
 
 

@@ -12,11 +12,13 @@ THROUGHPUT = [
     ("tcp-1", "1 connection"),
     ("tcp-16", "16 connections"),
     ("tcp-1000", "1,000 connections"),
-    ("syslog-1", "syslog (RFC 5424), 1 connection"),
-    ("syslog-16", "syslog (RFC 5424), 16 connections"),
+    ("syslog-1", "syslog RFC 5424, 1 connection"),
+    ("syslog-16", "syslog RFC 5424, 16 connections"),
+    ("bsd-1", "syslog RFC 3164, 1 connection"),
+    ("bsd-16", "syslog RFC 3164, 16 connections"),
 ]
 PLAIN = [k for k, _ in THROUGHPUT if k.startswith("tcp-")]
-SYSLOG = [k for k, _ in THROUGHPUT if k.startswith("syslog-")]
+SYSLOG = [k for k, _ in THROUGHPUT if k.startswith(("syslog-", "bsd-"))]
 PARSED = [("logd-syslog-template", "template"), ("logd-syslog-json", "JSON")]
 """logd's syslog variants that parse every message (issue 4: they must beat rsyslog)."""
 
@@ -66,11 +68,13 @@ def markdown(results: dict[str, Any]) -> str:
         if key in SYSLOG and not syslogNoted:
             syslogNoted = True
             example = par.get("syslog_example", "").rstrip("\n")
+            bsd = par.get("bsd_example", "").rstrip("\n")
             out += [
                 "## Syslog workloads",
                 "",
-                f"Each line is an RFC 5424 message of {par['line_bytes']} bytes, LF-terminated (RFC 6587 non-transparent framing), "
-                f"its id in the MSG part: `{example}`. rsyslog and syslog-ng parse it and write "
+                f"Each line is a syslog message of {par['line_bytes']} bytes, LF-terminated (RFC 6587 non-transparent framing), "
+                f"its id in the MSG part: RFC 5424 `{example}` (syslog-*) or RFC 3164 `{bsd}` (bsd-*, the traditional "
+                "format rsyslog forwards by default). rsyslog and syslog-ng parse it and write "
                 "`TIME HOSTNAME APP-NAME[PROCID]: MSG` (settings below). logd runs three ways: **text** writes the message as received "
                 "(`TIME LISTENER PEER MESSAGE`); logd parses lazily and this sink asks for no field, so it measures the framing only "
                 "(*unparsed output*); **template** (`{time} {hostname} {app_name}[{procid}]: {message}`) parses every message and "
@@ -205,7 +209,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         for name, what in PARSED:
             a = rate(key, name)
             if a and b:
-                where = titles[key].split(", ", 1)[1]
+                where = titles[key].removeprefix("syslog ")
                 rows.append((f"parsed syslog ({what}) lines/s > rsyslog's (issue 4), {where}", f"{a / b:.2f}×", a > b))
     logds = ["logd"] + [n for n in results["daemons"] if n.startswith("logd-syslog-")]
     losses = [
@@ -249,7 +253,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     w = results["workloads"]
     titles = dict(THROUGHPUT)
     rows = []
-    for group, heading in ((PLAIN, "plain lines"), (SYSLOG, "RFC 5424 syslog")):
+    for group, heading in ((PLAIN, "plain lines"), (SYSLOG, "syslog")):
         keys = [k for k in group if k in w]
         names = [n for n in results["daemons"] if any((w[k].get(n) or {}).get("runs") for k in keys)]
         if keys and names:
@@ -278,7 +282,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
             ax2.bar_label(bars2, labels=[f"{v:.2f}" if v else "" for v in cpu], fontsize=7, padding=2)
         for a in (ax, ax2):
             a.set_xticks(range(len(keys)))
-            a.set_xticklabels([titles[k].replace("syslog (RFC 5424), ", "") for k in keys])
+            a.set_xticklabels([titles[k].removeprefix("syslog ").replace(", ", ",\n") for k in keys])
             a.grid(axis="y", alpha=0.3)
         ax.set_ylabel("million lines/s (median, min–max bars)")
         ax.set_title(f"End-to-end throughput, {heading}: {par['lines']:,} lines of {par['line_bytes']} B")

@@ -83,16 +83,19 @@ TIME_RE = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
 """An RFC 3339 receive time, as every daemon writes it."""
 
 
-def syslogLineRe(before: bytes, after: bytes = b"") -> re.Pattern[bytes]:
+def syslogLineRe(mode: str, before: bytes, after: bytes = b"") -> re.Pattern[bytes]:
     """
-    A whole output line of the syslog workloads: C{before} (a regex), the
+    A whole output line of the syslog workloads in line format C{mode}
+    (C{syslog}: RFC 5424, C{bsd}: RFC 3164): C{before} (a regex), the
     message's MSG part with its id, then C{after}: so a line counts only if
     the daemon put the parsed fields where its template says.
     """
-    return re.compile(rb"(?m)^" + before + rb"bench L(\d{8}) C\d{5} " + re.escape(loadgen.SYSLOG_FILL) + after + rb"\n")
+    fill = loadgen.FORMATS[mode][1]
+    return re.compile(rb"(?m)^" + before + rb"bench L(\d{8}) C\d{5} " + re.escape(fill) + after + rb"\n")
 
 
-SYSLOG_TEMPLATE_RE = syslogLineRe(TIME_RE + rb" host app\[1234\]: ")
+SYSLOG_MODES = ("syslog", "bsd")
+TEMPLATE_RES = {mode: syslogLineRe(mode, TIME_RE + rb" host app\[1234\]: ") for mode in SYSLOG_MODES}
 """C{TIME HOSTNAME APP[PROCID]: MSG}: logd's template sink, rsyslog's and syslog-ng's templates of the syslog workloads."""
 LATENCY_RE = re.compile(rb"bench L(\d{8}) C00000 T(\d+) ")
 
@@ -274,7 +277,7 @@ class Daemon:
     name = ""
     label = ""
     modes: tuple[str, ...] = ("plain",)
-    """The line formats it serves: C{plain} (tcp-*, idle, latency, udp) and/or C{syslog} (syslog-*)."""
+    """The line formats it serves: C{plain} (tcp-*, idle, latency, udp), C{syslog} (syslog-*: RFC 5424), C{bsd} (bsd-*: RFC 3164)."""
     tcpOnly = False
     """Only the tcp-* throughput workloads (no UDP listener; not in idle or latency)."""
 
@@ -409,7 +412,7 @@ class LogdSyslog(Logd):
     syslog workloads; the subclasses differ in the sink only.
     """
 
-    modes = ("syslog",)
+    modes = SYSLOG_MODES
     protocol = "syslog"
     sinkSetting = ""
 
@@ -428,7 +431,7 @@ class LogdSyslogText(LogdSyslog):
     sinkSetting = "`TIME LISTENER PEER MESSAGE` with MESSAGE the syslog message as received; logd parses lazily and this sink asks for no field, so this measures the framing only"
 
     def lineRe(self) -> re.Pattern[bytes]:
-        return syslogLineRe(TIME_RE + rb" tcp 127\.0\.0\.1:\d+ " + re.escape(loadgen.SYSLOG_HEADER))
+        return syslogLineRe(self.mode, TIME_RE + rb" tcp 127\.0\.0\.1:\d+ " + re.escape(loadgen.FORMATS[self.mode][0]))
 
 
 class LogdSyslogTemplate(LogdSyslog):
@@ -438,10 +441,19 @@ class LogdSyslogTemplate(LogdSyslog):
     sinkSetting = "every message parsed (RFC 5424/3164), the fields escaped like the text format"
 
     def lineRe(self) -> re.Pattern[bytes]:
-        return SYSLOG_TEMPLATE_RE
+        return TEMPLATE_RES[self.mode]
 
     def writesPeer(self) -> bool:
         return False
+
+
+JSON_FIELDS = {
+    "syslog": b'"facility":"local4","severity":"notice","timestamp":"2026-11-26T10:00:00.000000Z","hostname":"host",'
+    b'"app_name":"app","procid":"1234","msgid":"ID47","structured_data":{}',
+    "bsd": b'"facility":"auth","severity":"info","timestamp":"Nov 26 10:00:00","hostname":"host",'
+    b'"app_name":"app","procid":"1234","msgid":null,"structured_data":{}',
+}
+"""The parsed fields of the syslog workloads' messages, as logd's JSON writes them."""
 
 
 class LogdSyslogJSON(LogdSyslog):
@@ -451,12 +463,13 @@ class LogdSyslogJSON(LogdSyslog):
     sinkSetting = "every message parsed, one JSON object per line with time, listener, peer and every syslog field"
 
     def lineRe(self) -> re.Pattern[bytes]:
+        fields = JSON_FIELDS[self.mode]
         return syslogLineRe(
-            rb'\{"time":"' + TIME_RE + rb'","listener":"tcp","peer":"127\.0\.0\.1:\d+","facility":"local4","severity":"notice",'
-            rb'"timestamp":"2026-11-26T10:00:00\.000000Z","hostname":"host","app_name":"app","procid":"1234","msgid":"ID47",'
-            rb'"structured_data":\{\},"message":"',
+            self.mode,
+            rb'\{"time":"' + TIME_RE + rb'","listener":"tcp","peer":"127\.0\.0\.1:\d+",' + re.escape(fields) + rb',"message":"',
             rb'"\}',
         )
+
 
 
 RSYSLOG_CONFIG = """\
@@ -474,13 +487,14 @@ input(type="imudp" port="{udp}" address="127.0.0.1" ruleset="bench")
 RSYSLOG_TEMPLATES = {
     "plain": "%timegenerated:::date-rfc3339% %fromhost-ip% %rawmsg%\\n",
     "syslog": "%timegenerated:::date-rfc3339% %hostname% %app-name%[%procid%]: %msg%\\n",
+    "bsd": "%timegenerated:::date-rfc3339% %hostname% %app-name%[%procid%]:%msg:::sp-if-no-1st-sp%%msg%\\n",
 }
 
 
 class Rsyslog(Daemon):
     name = "rsyslog"
     label = "rsyslog"
-    modes = ("plain", "syslog")
+    modes = ("plain", *SYSLOG_MODES)
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
         self.config = RSYSLOG_CONFIG.format(
@@ -489,7 +503,7 @@ class Rsyslog(Daemon):
         (self.dir / "rsyslog.conf").write_text(self.config)
 
     def lineRe(self) -> re.Pattern[bytes]:
-        return SYSLOG_TEMPLATE_RE if self.mode == "syslog" else LINE_RE
+        return TEMPLATE_RES.get(self.mode, LINE_RE)
 
     def writesPeer(self) -> bool:
         return self.mode == "plain"
@@ -511,6 +525,7 @@ class Rsyslog(Daemon):
             f"plain lines: template `{RSYSLOG_TEMPLATES['plain']}`: `%rawmsg%` because the default RFC 3164 parser takes the first two words of a line that is not syslog-formatted as hostname and tag, so `%msg%` would drop them",
             f"syslog workloads: template `{RSYSLOG_TEMPLATES['syslog']}` (parsed properties; default parser chain, RFC 5424 then RFC 3164): the same line as logd's template sink. "
             "Not `%syslogtag%%msg%`: for an RFC 5424 message rsyslog makes the tag `APP-NAME[PROCID]` with no colon, and `%msg%` has no leading space, so that writes `app[1234]bench ...`",
+            f"bsd (RFC 3164) workloads: template `{RSYSLOG_TEMPLATES['bsd']}`: for a BSD message `%msg%` keeps the space after `TAG[PID]:`, and `sp-if-no-1st-sp` is rsyslog's own way (its RSYSLOG_TraditionalFileFormat) to write exactly one",
             "`net.enableDNS=\"off\"`, `maxMessageSize=\"64k\"`; control characters escaped on receive (default)",
         ]
 
@@ -529,13 +544,14 @@ SYSLOG_NG_MODES = {
     # mode: (source flags, extra global options, file template)
     "plain": (" flags(no-parse)", "", "${R_ISODATE} ${SOURCEIP} ${MSG}\\n"),
     "syslog": (" flags(syslog-protocol)", " keep-hostname(yes);", "${R_ISODATE} ${HOST} ${PROGRAM}[${PID}]: ${MSG}\\n"),
+    "bsd": ("", " keep-hostname(yes);", "${R_ISODATE} ${HOST} ${PROGRAM}[${PID}]: ${MSG}\\n"),
 }
 
 
 class SyslogNG(Daemon):
     name = "syslog-ng"
     label = "syslog-ng"
-    modes = ("plain", "syslog")
+    modes = ("plain", *SYSLOG_MODES)
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
         iw = SYSLOG_NG_WINDOW * MAX_CONNECTIONS
@@ -547,7 +563,7 @@ class SyslogNG(Daemon):
         (self.dir / "syslog-ng.conf").write_text(self.config)
 
     def lineRe(self) -> re.Pattern[bytes]:
-        return SYSLOG_TEMPLATE_RE if self.mode == "syslog" else LINE_RE
+        return TEMPLATE_RES.get(self.mode, LINE_RE)
 
     def writesPeer(self) -> bool:
         return self.mode == "plain"
@@ -575,7 +591,7 @@ class SyslogNG(Daemon):
             f"`network(transport(\"tcp\") max-connections({MAX_CONNECTIONS}) log-fetch-limit({SYSLOG_NG_FETCH}) log-iw-size({SYSLOG_NG_WINDOW * MAX_CONNECTIONS}))`: defaults 10, 10 and 1000; the window is split between the connections, so each gets {SYSLOG_NG_WINDOW} messages; and `network(transport(\"udp\"))`",
             f"plain lines: both sources with `{plainFlags.strip()}`; `file(... template(\"{plainTemplate}\") log-fifo-size(100000))`",
             f"syslog workloads: both sources with `{syslogFlags.strip()}` (parse RFC 5424; with no flags, network() parses RFC 3164 only), `{syslogOptions.strip()}` (the message's HOSTNAME, as rsyslog and logd write it, not the sender's address); "
-            f"`file(... template(\"{syslogTemplate}\") log-fifo-size(100000))`",
+            f"`file(... template(\"{syslogTemplate}\") log-fifo-size(100000))`; bsd (RFC 3164) workloads: the same with no flags (network() parses RFC 3164 by default)",
             "`log { ...; flags(flow-control); }`; `use-dns(no) use-fqdn(no) dns-cache(no) stats-freq(0) frac-digits(6)`; threaded (the default)",
         ]
 
@@ -937,9 +953,11 @@ THROUGHPUT = {
     "tcp-1000": (1000, "plain"),
     "syslog-1": (1, "syslog"),
     "syslog-16": (16, "syslog"),
+    "bsd-1": (1, "bsd"),
+    "bsd-16": (16, "bsd"),
 }
 """Throughput workload -> (connections, line format)."""
-WORKLOADS = ["tcp-1", "tcp-16", "tcp-1000", "syslog-1", "syslog-16", "idle", "latency", "udp"]
+WORKLOADS = ["tcp-1", "tcp-16", "tcp-1000", "syslog-1", "syslog-16", "bsd-1", "bsd-16", "idle", "latency", "udp"]
 
 
 def median(values: list[float]) -> float | None:
@@ -1044,6 +1062,7 @@ def main() -> None:
         "machine": machine(),
         "parameters": {"runs": runs, "lines": lines, "line_bytes": loadgen.LINE_SIZE, "idle_conns": idleConns,
                         "syslog_example": loadgen.line(42, 3, "syslog").decode(),
+                        "bsd_example": loadgen.line(42, 3, "bsd").decode(),
                         "latency_rate": 1000, "latency_seconds": latencySeconds, "udp_rate": 100_000, "udp_seconds": udpSeconds, "wait_quiet": args.wait_quiet},
         "daemons": {n: {"label": d.label, "version": d.version(), "settings": d.settings()} for n, d in daemons.items()},
         "workloads": {},
