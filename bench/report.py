@@ -288,7 +288,8 @@ def chart(results: dict[str, Any], path: Path) -> None:
         ax.set_title(f"End-to-end throughput, {heading}: {par['lines']:,} lines of {par['line_bytes']} B")
         ax2.set_ylabel("µs of daemon CPU per line (median)")
         ax2.set_title(f"CPU per line, {heading} (lower is better)")
-        ax.legend(fontsize=8)
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+        ax.legend(fontsize=8, loc="upper left", ncol=2)
     m = results["machine"]
     fig.suptitle(f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}, Python {m['python']}, Twisted {m['twisted']}", fontsize=9)
     fig.tight_layout()
