@@ -55,7 +55,6 @@ cdef tuple _FACILITIES = (
     b"local0", b"local1", b"local2", b"local3", b"local4", b"local5", b"local6", b"local7",
 )
 cdef tuple _SEVERITIES = (b"emerg", b"alert", b"crit", b"err", b"warning", b"notice", b"info", b"debug")
-cdef const char *_HEX = b"0123456789abcdef"
 
 
 cdef struct Header:
@@ -420,69 +419,64 @@ cdef bint validUTF8(const char *p, Py_ssize_t n):
     return True
 
 
-cdef int putTextMessage(Buffer *b, const unsigned char *p, Py_ssize_t n) except -1:
-    """logd.records.escape, for ASCII or valid UTF-8 input."""
-    cdef Py_ssize_t i
-    cdef Py_ssize_t run = 0
-    cdef unsigned char c
-    reserve(b, n)
-    for i in range(n):
-        c = p[i]
-        if c >= 32 and c != 92 and c != 127:
-            continue
-        put(b, <const char *>p + run, i - run)
-        run = i + 1
-        if c == 92:
-            put(b, b"\\\\", 2)
-        elif c == 9:
-            put(b, b"\\t", 2)
-        elif c == 10:
-            put(b, b"\\n", 2)
-        elif c == 13:
-            put(b, b"\\r", 2)
-        else:
-            reserve(b, 4)
-            b.data[b.length] = 92
-            b.data[b.length + 1] = 120  # x
-            b.data[b.length + 2] = _HEX[c >> 4]
-            b.data[b.length + 3] = _HEX[c & 15]
-            b.length += 4
-    put(b, <const char *>p + run, n - run)
-    return 0
+# Escaping: one table per output, from byte to its escape (length 0: the byte
+# stands for itself).  The tables are read off the reference escapers
+# themselves, for every ASCII byte (bytes from 0x80 up only ever reach them
+# as valid UTF-8, which both leave alone), so they cannot drift apart.
+cdef enum Escaping:
+    TEXT = 0
+    JSON = 1
+
+cdef const char *_escapes[2][256]
+cdef unsigned char _escapeLengths[2][256]
+cdef list _escapeBytes = []  # keeps the table's strings alive
 
 
-cdef int putJSONMessage(Buffer *b, const unsigned char *p, Py_ssize_t n) except -1:
-    """json's encode_basestring (ensure_ascii off), for ASCII or valid UTF-8 input."""
+cdef void _fillTable(int table, escapeOne):
+    cdef int c
+    cdef bytes escaped
+    for c in range(256):
+        _escapeLengths[table][c] = 0
+        if c < 128:
+            escaped = escapeOne(c)
+            if escaped != bytes([c]):
+                _escapeBytes.append(escaped)
+                _escapes[table][c] = PyBytes_AS_STRING(escaped)
+                _escapeLengths[table][c] = len(escaped)
+
+
+def _textEscape(int c) -> bytes:
+    from logd.records import escape
+
+    return escape(bytes([c]))
+
+
+def _jsonEscape(int c) -> bytes:
+    from json.encoder import encode_basestring
+
+    return encode_basestring(chr(c))[1:-1].encode("ascii")
+
+
+_fillTable(TEXT, _textEscape)
+_fillTable(JSON, _jsonEscape)
+
+
+cdef int putEscaped(Buffer *b, const unsigned char *p, Py_ssize_t n, int table) except -1:
+    """
+    The message escaped as logd.records.escape (TEXT) or json's
+    encode_basestring with ensure_ascii off (JSON) would, for ASCII or valid
+    UTF-8 input: runs of plain bytes copied whole, the others replaced.
+    """
+    cdef const unsigned char *lengths = _escapeLengths[table]
     cdef Py_ssize_t i
     cdef Py_ssize_t run = 0
-    cdef unsigned char c
     reserve(b, n)
     for i in range(n):
-        c = p[i]
-        if c >= 32 and c != 34 and c != 92:
+        if lengths[p[i]] == 0:
             continue
         put(b, <const char *>p + run, i - run)
+        put(b, _escapes[table][p[i]], lengths[p[i]])
         run = i + 1
-        if c == 34:
-            put(b, b'\\"', 2)
-        elif c == 92:
-            put(b, b"\\\\", 2)
-        elif c == 10:
-            put(b, b"\\n", 2)
-        elif c == 13:
-            put(b, b"\\r", 2)
-        elif c == 9:
-            put(b, b"\\t", 2)
-        elif c == 8:
-            put(b, b"\\b", 2)
-        elif c == 12:
-            put(b, b"\\f", 2)
-        else:
-            reserve(b, 6)
-            memcpy(b.data + b.length, b"\\u00", 4)
-            b.data[b.length + 4] = _HEX[c >> 4]
-            b.data[b.length + 5] = _HEX[c & 15]
-            b.length += 6
     put(b, <const char *>p + run, n - run)
     return 0
 
@@ -561,10 +555,7 @@ def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
                 if code == LITERAL:
                     putBytes(&b, <bytes>program[step])
                 elif code == S_MESSAGE:
-                    if json:
-                        putJSONMessage(&b, <const unsigned char *>p + h.msg0, n - h.msg0)
-                    else:
-                        putTextMessage(&b, <const unsigned char *>p + h.msg0, n - h.msg0)
+                    putEscaped(&b, <const unsigned char *>p + h.msg0, n - h.msg0, JSON if json else TEXT)
                 elif code == S_FACILITY:
                     putBytes(&b, <bytes>_FACILITIES[h.pri >> 3])
                 elif code == S_SEVERITY:

@@ -30,6 +30,8 @@ BUILTIN_PROTOCOLS = ("raw", "line", "syslog")
 SINK_TYPES = ("file", "stdout")
 FILTER_KEYS = ("severity", "facility", "listener", "match")
 FORMATS = ("text", "json")
+WHEN_FULL = ("pause", "drop")
+"""What a sink over its buffer limit does: hold the senders back, or drop what it cannot take."""
 DEFAULT_MAX_LINE = 65536
 DEFAULT_KEEP = 7
 DEFAULT_BUFFER = 16 * 1024 * 1024
@@ -66,13 +68,16 @@ class SinkConfig:
     buffer: int = DEFAULT_BUFFER
     template: str | None = None
     filter: Filter | None = None
+    whenFull: str = "pause"
+    """C{pause}: stop reading the stream connections that feed a full sink; C{drop}: drop (and count) what it cannot take."""
 
     def describe(self) -> str:
         where = self.path if self.type == "file" else "standard output"
         shape = f"template {self.template!r}" if self.template else self.format
         rotation = f", rotated at {self.rotate.maxBytes} bytes, keeping {self.rotate.keep}" if self.rotate else ""
         filtered = ", filtered" if self.filter else ""
-        return f"sink {self.name!r}: {where} ({shape}{rotation}, buffer {self.buffer} bytes{filtered})"
+        full = ", drops when full" if self.whenFull == "drop" else ""
+        return f"sink {self.name!r}: {where} ({shape}{rotation}, buffer {self.buffer} bytes{full}{filtered})"
 
 
 @dataclass(frozen=True)
@@ -289,7 +294,7 @@ class _Checker:
         return result
 
     def sink(self, name: str, spec: _Map, where: str) -> SinkConfig | None:
-        ok = self.keys(spec, where, ("type",), ("path", "format", "rotate", "buffer", "template", "filter"))
+        ok = self.keys(spec, where, ("type",), ("path", "format", "rotate", "buffer", "when_full", "template", "filter"))
         if "type" not in spec:
             return None
         kind = spec["type"]
@@ -317,6 +322,7 @@ class _Checker:
         fmt = self.value(spec, "format", where, _oneOf(FORMATS), "text")
         rotate = self.rotation(spec, f"{where}.rotate") if kind == "file" and "rotate" in spec else None
         buffer = self.value(spec, "buffer", where, parseSize, DEFAULT_BUFFER)
+        whenFull = self.value(spec, "when_full", where, _oneOf(WHEN_FULL), "pause")
         template = self.value(spec, "template", where, _template)
         if template is not None and fmt != "text":
             self.problems.add(spec.keyLines["template"], f"{where}.template", "a template writes text; drop format: json")
@@ -335,6 +341,7 @@ class _Checker:
             buffer=buffer,
             template=template,
             filter=recordFilter,
+            whenFull=whenFull,
         )
 
     def nested(self, spec: _Map, key: str, where: str, allowed: tuple[str, ...]) -> _Map | None:

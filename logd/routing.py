@@ -3,11 +3,14 @@ Routing: from a listener's batches to its sinks, and backpressure back.
 
 Each listener has one L{Router}.  The router hands every batch to each of
 the listener's sinks, through the sink's filter if it has one, and watches
-them: while any of them is over its buffer
-limit, the router pauses every connection of the listener (TCP and Unix
-stream transports are push producers), so a flood is held in the clients'
-and the kernel's buffers rather than in logd's memory.  Datagram sockets
-cannot be paused; what a full sink must refuse from them is counted.
+them: while any of them is over its buffer limit, the router pauses every
+connection of the listener (TCP and Unix stream transports are push
+producers), so a flood is held in the clients' and the kernel's buffers
+rather than in logd's memory.  A sink configured C{when_full: drop} never
+pauses anything: what it cannot take is dropped and counted, so a dead
+destination (a stdout reader gone, a full disk) cannot hold back the
+listener's other sinks.  Datagram sockets cannot be paused; what a full sink
+must refuse from them is counted too.
 """
 
 from __future__ import annotations
@@ -91,31 +94,40 @@ class Router:
         stats: ListenerStats,
         canPause: bool,
         filters: Iterable[Filter | None] | None = None,
+        dropWhenFull: Iterable[ISink] = (),
     ) -> None:
+        """
+        @param dropWhenFull: the sinks that drop what they cannot take
+            rather than pause the listener (C{when_full: drop}).
+        """
         self.sinks = tuple(sinks)
         self.filters = tuple(filters) if filters is not None else (None,) * len(self.sinks)
         self._routes = tuple(zip(self.sinks, self.filters))
         self.stats = stats
         self.canPause = canPause
+        self._dropWhenFull = frozenset(dropWhenFull) if canPause else frozenset(self.sinks)
         self._producers: set[IPushProducer] = set()
         self._full: set[ISink] = set()
+        """Sinks over their limit that drop what they cannot take."""
+        self._holding: set[ISink] = set()
+        """Sinks over their limit that hold the connections paused."""
         self._failedSinks: set[ISink] = set()
         for sink in self.sinks:
             sink.addPressureObserver(self)
             if sink.isFull():
-                self._full.add(sink)
+                self.sinkFull(sink)
 
     @property
     def paused(self) -> bool:
-        return bool(self._full)
+        return bool(self._holding) and self.canPause
 
     def route(self, batch: Batch) -> None:
-        dropping = self._full and not self.canPause
+        full = self._full
         for sink, selector in self._routes:
             part = batch if selector is None else selector.select(batch)
             if part is None:
                 continue
-            if dropping and sink in self._full:
+            if full and sink in full:
                 self.stats.droppedSinkFull += len(part.messages)
                 continue
             try:
@@ -131,21 +143,26 @@ class Router:
 
     def addProducer(self, producer: IPushProducer) -> None:
         self._producers.add(producer)
-        if self._full:
+        if self._holding:
             producer.pauseProducing()
 
     def removeProducer(self, producer: IPushProducer) -> None:
         self._producers.discard(producer)
 
     def sinkFull(self, sink: ISink) -> None:
-        wasPaused = bool(self._full)
-        self._full.add(sink)
-        if not wasPaused and self.canPause:
+        if sink in self._dropWhenFull:
+            self._full.add(sink)
+            return
+        wasPaused = bool(self._holding)
+        self._holding.add(sink)
+        if not wasPaused:
             for producer in list(self._producers):
                 producer.pauseProducing()
 
     def sinkDrained(self, sink: ISink) -> None:
         self._full.discard(sink)
-        if not self._full and self.canPause:
-            for producer in list(self._producers):
-                producer.resumeProducing()
+        if sink in self._holding:
+            self._holding.discard(sink)
+            if not self._holding:
+                for producer in list(self._producers):
+                    producer.resumeProducing()

@@ -127,6 +127,7 @@ def buildService(config: Config, reactor: Any, stdoutFD: int = 1) -> LogdService
             ListenerStats(),
             canPause=stream,
             filters=[config.sinks[name].filter for name in listenerConfig.sinks],
+            dropWhenFull=[sinks[name] for name in listenerConfig.sinks if config.sinks[name].whenFull == "drop"],
         )
         factory = ListenerFactory(listenerConfig, router, reactor)
         serviceClass = StreamListenerService if stream else DatagramListenerService

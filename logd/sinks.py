@@ -43,6 +43,9 @@ STOP_WRITE_SECONDS = 5.0
 RETRY_SECONDS = 1.0
 """How often a failing sink tries again, and how often a file sink checks that its file is still there."""
 
+DROP_WARNING_SECONDS = 60.0
+"""The least time between two "dropping" warnings of one C{when_full: drop} sink."""
+
 
 @implementer(ISink)
 class BufferedSink(Service):
@@ -68,6 +71,8 @@ class BufferedSink(Service):
         self._full = False
         self._failure: str | None = None
         self._retryCall: Any = None
+        self._lastDropWarning = float("-inf")
+        self._dropWarned = False
         self.bytesWritten = 0
 
     # ISink
@@ -84,8 +89,27 @@ class BufferedSink(Service):
             self._flushCall = self.reactor.callLater(0, self._scheduledFlush)
         if self._buffered > self.limit and not self._full:
             self._full = True
+            if self.config.whenFull == "drop":
+                self._warnDropping()
             for observer in list(self._observers):
                 observer.sinkFull(self)
+
+    def _warnDropping(self) -> None:
+        """
+        Say that a C{when_full: drop} sink starts dropping, at most once a
+        minute: a slow reader can fill and drain a small buffer many times a
+        second, and the log must not become the flood.
+        """
+        now = self.reactor.seconds()
+        if now - self._lastDropWarning < DROP_WARNING_SECONDS:
+            return
+        self._lastDropWarning = now
+        self._dropWarned = True
+        self.log.warn(
+            "sink {sink!r}: {buffered} bytes waiting, over its buffer; dropping its records until it drains",
+            sink=self.sinkName,
+            buffered=self._buffered,
+        )
 
     def isFull(self) -> bool:
         return self._full
@@ -122,6 +146,9 @@ class BufferedSink(Service):
         self._buffered -= written
         if self._full and self._buffered <= self.limit // 2:
             self._full = False
+            if self._dropWarned:
+                self._dropWarned = False
+                self.log.info("sink {sink!r}: drained; taking records again", sink=self.sinkName)
             for observer in list(self._observers):
                 observer.sinkDrained(self)
 
@@ -276,9 +303,10 @@ class FileSink(BufferedSink):
         self.rotation: Rotation | None = config.rotate
         self._fd: int | None = None
         self._fileSize = 0
+        self._midRecord = False
+        """Whether the last write stopped inside a record (it failed partway)."""
         self._check = LoopingCall(self._checkFile)
         self._check.clock = reactor
-
 
     def privilegedStartService(self) -> None:
         try:
@@ -379,6 +407,12 @@ class FileSink(BufferedSink):
         done = 0
         total = len(data)
         try:
+            if self._midRecord:
+                # The rest of a record that a failed write cut short belongs
+                # in the file that holds its start, whatever its size now.
+                cut = data.find(b"\n") + 1 or total
+                self._fileSize += _writeAll(self._fd, data[:cut])
+                done = cut
             while done < total:
                 room = maxBytes - self._fileSize
                 if total - done <= room:
@@ -393,8 +427,12 @@ class FileSink(BufferedSink):
                 self._fileSize += _writeAll(self._fd, data[done:cut])
                 done = cut
         except OSError as e:
-            e.written = done + getattr(e, "written", 0)  # type: ignore[attr-defined]
+            written = done + getattr(e, "written", 0)
+            e.written = written  # type: ignore[attr-defined]
+            if written:
+                self._midRecord = data[written - 1] != 0x0A
             raise
+        self._midRecord = data[-1:] != b"\n"
         return done
 
     def _rotate(self) -> None:

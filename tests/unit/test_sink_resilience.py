@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 from pathlib import Path
 
 from twisted.internet.task import Clock
 
-from logd.config import SinkConfig
+from logd.config import Rotation, SinkConfig
 from logd.formats import makeFormatter, renderJSON
 from logd.records import Batch
 from logd.routing import ListenerStats, Router
@@ -102,3 +104,34 @@ def test_jsonKeepsTheMessageBesideCustomFields() -> None:
     first, second = (json.loads(line) for line in renderJSON(batch).splitlines())
     assert first["message"] == "hello" and first["user"] == "x"
     assert second["message"] == "bad \\xff" and second["raw"] == "\\xfe" and second["n"] == 3
+
+
+def test_recordCutByAFailedWriteEndsInItsFile(tmp_path: Path) -> None:
+    """
+    A write that fails partway (here: the kernel's file size limit, EFBIG)
+    leaves half a record in the file.  When the write is retried, the rest
+    of that record goes into the same file, even if rotation would
+    otherwise start a new one first: a record is never split across files.
+    """
+    clock = Clock()
+    path = tmp_path / "all.log"
+    config = SinkConfig(name="out", type="file", path=str(path), rotate=Rotation(maxBytes=1000, keep=2))
+    sink = FileSink(config, makeFormatter("text"), clock)
+    sink.startService()
+    big = b"x" * 1500  # bigger than max_bytes: a file of its own
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (700, hard))
+        sink.write(record(big))
+        sink.write(record(b"next"))
+        clock.advance(0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert path.stat().st_size == 700, "the write did not stop partway"
+    clock.advance(RETRY_SECONDS)
+    sink.stopService()
+    first = (tmp_path / "all.log.1").read_bytes()
+    assert first.count(b"\n") == 1 and first.endswith(b" l - " + big + b"\n")
+    assert path.read_bytes().endswith(b" l - next\n") and path.read_bytes().count(b"\n") == 1
