@@ -53,6 +53,10 @@ class ListenerFactory(Factory):
         else:
             self.protocol = STREAM_PROTOCOLS[config.protocol]
 
+    def logPrefix(self) -> str:
+        """What Twisted's port calls this listener in its own log lines ("... starting on 5140")."""
+        return f"listener {self.name!r}"
+
     def buildProtocol(self, addr: IAddress) -> Protocol:
         protocol = Factory.buildProtocol(self, addr)
         if isinstance(protocol, StreamProtocol):
