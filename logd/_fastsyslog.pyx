@@ -13,15 +13,18 @@ L{logd.formats} define the output; this module handles only the messages
 whose output it can write byte for byte the same way, and hands every other
 message to the caller's C{fallback}, which renders it with that Python code:
 
-  - messages that L{logd.syslog.parse} reads without error: RFC 5424 with
-    no STRUCTURED-DATA (C{-}), or RFC 3164 in all the forms it accepts
-    (BSD or ISO timestamp, HOSTNAME, TAG and PID, each optional; no PRI);
+  - messages that L{logd.syslog.parse} reads without error: RFC 5424, or
+    RFC 3164 in all the forms it accepts (BSD or ISO timestamp, HOSTNAME,
+    TAG and PID, each optional; no PRI);
   - whose header fields are printable ASCII without C{"} and C{\\}
-    (nothing to escape in either output);
+    (nothing to escape in either output), and whose STRUCTURED-DATA, if
+    any, is printable ASCII with no SD-ID or PARAM-NAME repeated (Python
+    merges those) and is not shown by a template (C{{structured_data}}
+    there is JSON escaped again as text: Python's job);
   - whose MSG is ASCII, or valid UTF-8 (checked by CPython's own decoder).
 
-Anything else (structured data, a broken header, invalid UTF-8) goes to
-C{fallback}.  Where this module's grammar and the regular expressions in
+Anything else (a broken header, repeated or non-ASCII structured data,
+invalid UTF-8) goes to C{fallback}.  Where this module's grammar and the regular expressions in
 logd.syslog could disagree, it declines rather than decides.  The
 differential tests (tests/unit/test_fastsyslog.py) feed both paths the same
 messages, valid and hostile, and require the same bytes.
@@ -62,6 +65,7 @@ cdef struct Header:
     # [start, end) of each field in the message, start -1 for a field the
     # message does not carry (an RFC 5424 NILVALUE, a BSD message's MSGID).
     Py_ssize_t ts0, ts1, host0, host1, app0, app1, proc0, proc1, msgid0, msgid1
+    Py_ssize_t sd0, sd1  # the SD-ELEMENTs, "[" to the last "]"; -1: none
     Py_ssize_t msg0  # MSG runs from here to the end (an RFC 5424 BOM skipped)
 
 
@@ -89,7 +93,8 @@ cdef int reserve(Buffer *b, Py_ssize_t more) except -1:
 
 
 cdef inline int put(Buffer *b, const char *data, Py_ssize_t n) except -1:
-    reserve(b, n)
+    if b.length + n > b.capacity:
+        reserve(b, n)
     memcpy(b.data + b.length, data, n)
     b.length += n
     return 0
@@ -193,6 +198,72 @@ cdef bint nil(const unsigned char *p, Py_ssize_t start, Py_ssize_t end) noexcept
     return end - start == 1 and p[start] == 45  # -
 
 
+cdef inline bint sdName(unsigned char c) noexcept nogil:
+    """A byte of an SD-ID or PARAM-NAME (logd.syslog._SD_NAME), printable ASCII only."""
+    return c > 32 and c < 127 and c != 61 and c != 93 and c != 34 and c != 92  # = ] " \
+
+
+cdef bint sameName(const unsigned char *p, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """Whether the names starting at C{p[a]} and C{p[b]} are the same bytes."""
+    while sdName(p[a]) and p[a] == p[b]:
+        a += 1
+        b += 1
+    return not sdName(p[a]) and not sdName(p[b])
+
+
+cdef Py_ssize_t structuredData(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """
+    The end of the SD-ELEMENTs at C{p[i] == "["}, or -1: logd.syslog._SD_RE
+    (names, then quoted values where a backslash escapes any byte), for
+    elements of printable ASCII whose SD-IDs, and each element's
+    PARAM-NAMEs, are all different.  Python merges repeated ones; this
+    module leaves them to it.
+    """
+    cdef Py_ssize_t ids[64]
+    cdef Py_ssize_t params[64]
+    cdef int idCount = 0
+    cdef int paramCount
+    cdef int k
+    cdef Py_ssize_t start
+    while i < n and p[i] == 91:  # [
+        i += 1
+        start = i
+        while i < n and sdName(p[i]):
+            i += 1
+        if i == start or idCount == 64:
+            return -1
+        for k in range(idCount):
+            if sameName(p, ids[k], start):
+                return -1
+        ids[idCount] = start
+        idCount += 1
+        paramCount = 0
+        while i < n and p[i] == 32:
+            i += 1
+            start = i
+            while i < n and sdName(p[i]):
+                i += 1
+            if i == start or paramCount == 64 or i + 1 >= n or p[i] != 61 or p[i + 1] != 34:  # ="
+                return -1
+            for k in range(paramCount):
+                if sameName(p, params[k], start):
+                    return -1
+            params[paramCount] = start
+            paramCount += 1
+            i += 2
+            while i < n and p[i] != 34:
+                if p[i] < 32 or p[i] > 126:
+                    return -1
+                i += 2 if p[i] == 92 else 1
+            if i >= n:
+                return -1
+            i += 1  # the closing quote
+        if i >= n or p[i] != 93:  # ]
+            return -1
+        i += 1
+    return i
+
+
 cdef bint parse5424(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, Header *h) noexcept nogil:
     """
     Fill C{h} from an RFC 5424 message with no structured data, C{i} just
@@ -225,10 +296,18 @@ cdef bint parse5424(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, Header *
     if h.msgid1 < 0:
         return False
     i = h.msgid1 + 1
-    # STRUCTURED-DATA: only the NILVALUE, then the end or " MSG".
-    if i >= n or p[i] != 45:
+    # STRUCTURED-DATA, then the end or " MSG".
+    h.sd0 = -1
+    if i < n and p[i] == 45:  # -
+        i += 1
+    elif i < n and p[i] == 91:  # [
+        h.sd0 = i
+        i = structuredData(p, i, n)
+        if i < 0:
+            return False
+        h.sd1 = i
+    else:
         return False
-    i += 1
     if i < n:
         if p[i] != 32:
             return False
@@ -362,7 +441,7 @@ cdef bint parse3164(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, bint has
     whole input is the message.
     """
     cdef Py_ssize_t k
-    h.ts0 = h.host0 = h.app0 = h.proc0 = h.msgid0 = -1
+    h.ts0 = h.host0 = h.app0 = h.proc0 = h.msgid0 = h.sd0 = -1
     k = bsdTimestamp(p, i, n)
     if k < 0:
         k = timestamp(p, i, n)
@@ -481,6 +560,65 @@ cdef int putEscaped(Buffer *b, const unsigned char *p, Py_ssize_t n, int table) 
     return 0
 
 
+cdef int putStructuredData(Buffer *b, const unsigned char *p, Py_ssize_t i, Py_ssize_t end) except -1:
+    """
+    The SD-ELEMENTs from C{p[i]} to C{end} as the JSON object
+    logd.fields.syslogFields gives (C{{"id":{"name":"value"}}}), values
+    unescaped as logd.syslog._unescape does (C{\\"}, C{\\\\} and
+    C{\\]} lose their backslash, any other stays) and escaped again for JSON.
+    """
+    cdef bint firstElement = True
+    cdef bint firstParam
+    cdef Py_ssize_t start, run
+    put(b, b"{", 1)
+    while i < end:  # at "["
+        i += 1
+        start = i
+        while sdName(p[i]):
+            i += 1
+        if not firstElement:
+            put(b, b",", 1)
+        firstElement = False
+        put(b, b'"', 1)
+        put(b, <const char *>p + start, i - start)
+        put(b, b'":{', 3)
+        firstParam = True
+        while p[i] == 32:
+            i += 1
+            start = i
+            while sdName(p[i]):
+                i += 1
+            if not firstParam:
+                put(b, b",", 1)
+            firstParam = False
+            put(b, b'"', 1)
+            put(b, <const char *>p + start, i - start)
+            put(b, b'":"', 3)
+            i += 2  # ="
+            # \" and \\ are already what JSON writes for " and \; \] loses
+            # its backslash; any other backslash is itself, so JSON's \\.
+            run = i
+            while p[i] != 34:
+                if p[i] != 92:
+                    i += 1
+                elif p[i + 1] == 34 or p[i + 1] == 92:
+                    i += 2
+                else:
+                    put(b, <const char *>p + run, i - run)
+                    if p[i + 1] == 93:
+                        i += 1
+                    else:
+                        put(b, b"\\\\", 2)
+                        i += 1
+                    run = i
+            put(b, <const char *>p + run, i - run)
+            put(b, b'"', 1)
+            i += 1
+        put(b, b"}", 1)
+        i += 1  # "]"
+    return put(b, b"}", 1)
+
+
 cdef int putField(Buffer *b, const char *p, Py_ssize_t start, Py_ssize_t end, bint json, bytes missing) except -1:
     """
     A header field: one the message does not carry is C{missing} (given),
@@ -527,6 +665,7 @@ def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
     cdef const char *p
     cdef object message, item
     cdef int code
+    cdef bint templateSD = False
     cdef int *codes = <int *>malloc((count or 1) * sizeof(int))
     if codes == NULL:
         raise MemoryError()
@@ -538,6 +677,7 @@ def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
         for step in range(count):
             item = program[step]
             codes[step] = LITERAL if isinstance(item, bytes) else <int>item
+            templateSD = templateSD or (codes[step] == S_STRUCTURED_DATA and not json)
         reserve(&b, 4096)
         for index in range(len(messages)):
             message = messages[index]
@@ -546,8 +686,10 @@ def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
                 continue
             p = PyBytes_AS_STRING(message)
             n = PyBytes_GET_SIZE(message)
-            if not parseHeader(<const unsigned char *>p, n, &h) or (
-                not ascii(<const unsigned char *>p + h.msg0, n - h.msg0) and not validUTF8(p + h.msg0, n - h.msg0)):
+            if (not parseHeader(<const unsigned char *>p, n, &h)
+                    # A template's {structured_data} is JSON escaped like text: Python's.
+                    or (h.sd0 >= 0 and templateSD)
+                    or (not ascii(<const unsigned char *>p + h.msg0, n - h.msg0) and not validUTF8(p + h.msg0, n - h.msg0))):
                 putFallback(&b, fallback, index)
                 continue
             for step in range(count):
@@ -571,7 +713,9 @@ def render(messages, tuple program, bint json, bytes fallbackHost, fallback):
                 elif code == S_MSGID:
                     putField(&b, p, h.msgid0, h.msgid1, json, None)
                 elif code == S_STRUCTURED_DATA:
-                    if json:
+                    if h.sd0 >= 0:  # (JSON only: a template taking it has gone to fallback)
+                        putStructuredData(&b, <const unsigned char *>p, h.sd0, h.sd1)
+                    elif json:
                         put(&b, b"{}", 2)
                     else:
                         put(&b, b"-", 1)

@@ -107,6 +107,10 @@ WELL_FORMED = [
     b"<191>1 1985-04-12T23:20:50.52-04:00 h a p m - caf\xc3\xa9 \"quoted\" back\\slash \x01\t",
     b"<34>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time",
     b"<13>1 2016-12-31T23:59:60Z h a p m -",
+    # structured data: logger's timeQuality, escapes, several elements
+    b'<13>1 2026-11-26T10:00:00.5Z h logger - - [timeQuality tzKnown="1" isSynced="1" syncAccuracy="51500"] hi',
+    b'<13>1 - h a - - [a@1 q="say \\"hi\\"" b="back\\\\slash" c="\\]" d="\\n stays"][e@2][f@3 x=""]',
+    b'<13>1 - h a - - [a@1 x="1"]',
     # RFC 3164 in the forms real senders use
     b"<13>Nov 26 10:00:00 host app[1]: bsd",
     b"<13>Nov  6 10:00:00 host app: one space after the colon is the header's",
@@ -123,7 +127,11 @@ WELL_FORMED = [
     b"",
 ]
 HANDED_BACK = [
-    b'<13>1 - h a p m [id x="1"] sd',  # structured data
+    b'<13>1 - h a p m [id x="1"][id y="2"] a repeated SD-ID (Python merges them)',
+    b'<13>1 - h a p m [id x="1" x="2"] a repeated PARAM-NAME (the last wins in Python)',
+    b'<13>1 - h a p m [id x="caf\xc3\xa9"] non-ASCII structured data',
+    b'<13>1 - h a p m [id x="1"',
+    b'<13>1 - h a p m [id x="1"]x',
     b'<13>Nov 26 10:00:00 "host" app: a quote in a header field',
     b"<13>Nov 26 10:00:00 host \\app: a backslash in a header field",
     b"<13>Nov 26 10:00:00 h\xc3\xa9 app: non-ASCII header field",
@@ -239,6 +247,24 @@ _MSG = st.one_of(
     st.text(max_size=30).map(lambda t: t.encode("utf-8", "surrogatepass")),
     st.sampled_from([b"", b" ", b"\xef\xbb\xbf", b"\xef\xbb\xbfx", b'"\\', b"\x7f\x00\x1b", b"\r\n\t\x08\x0c"]),
 )
+def _structuredData(names: list[bytes], values: list[bytes]) -> st.SearchStrategy[bytes]:
+    """SD-ELEMENTs of these names (for SD-IDs and PARAM-NAMEs) and pieces of values."""
+    param = st.tuples(st.sampled_from(names), st.lists(st.sampled_from(values), max_size=5).map(b"".join))
+    element = st.tuples(st.sampled_from(names), st.lists(param, max_size=3))
+    return st.lists(element, min_size=1, max_size=3).map(
+        lambda elements: b"".join(
+            b"[" + sdId + b"".join(b" " + k + b'="' + v + b'"' for k, v in params) + b"]" for sdId, params in elements
+        )
+    )
+
+
+_SD = st.one_of(
+    # well formed (repeated names aside), so that C writes many of them
+    _structuredData([b"id", b"x@1", b"timeQuality", b"a", b"syncAccuracy"], [b"v", b" ", b"]", b'\\"', b"\\]", b"\\\\", b"\\n", b"="]),
+    # and anything
+    _structuredData([b"id", b"i\\d", b"\xc3\xa9", b"n=", b""], [b"v", b"\\", b"\xff", b"\t", b'"', b"\xc3\xa9"]),
+)
+"""STRUCTURED-DATA elements, valid or not: names and values with escapes, repeats, non-ASCII."""
 _5424 = st.builds(
     lambda pri, ts, host, app, procid, msgid, sd, sep, msg: b"<"
     + pri
@@ -254,8 +280,10 @@ _5424 = st.builds(
     _TOKENS,
     _TOKENS,
     _TOKENS,
-    st.sampled_from([b"-", b'[id a="1"]', b"-x", b""]),
-    st.sampled_from([b" ", b"", b"  "]),
+    st.one_of(
+        st.sampled_from([b"-", b"-x", b"", b"[]", b"[id]", b"[id a=1]", b'[id a="1"][id b="2"]', b'[id a="1" a="2"]']),
+        _SD,
+    ),    st.sampled_from([b" ", b"", b"  "]),
     _MSG,
 )
 _BSD_PIECES = st.sampled_from(
@@ -283,12 +311,40 @@ def test_anyBatchSameBothWays(messages: list[bytes], peer: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_5424, min_size=1, max_size=6))
 def test_acceptedMessagesParseCleanly(messages: list[bytes]) -> None:
-    """What C writes itself, Python parses as RFC 5424 with no structured data."""
+    """What C writes itself, Python parses without error."""
     handedBack = set(fallbacks(messages))
     for index, raw in enumerate(messages):
         if index not in handedBack:
-            parsed = parse(raw)
-            assert not parsed.parse_error and parsed.structured_data == {}
+            assert not parse(raw).parse_error
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_SD, min_size=1, max_size=6), st.sampled_from([b"", b" msg", b" \xef\xbb\xbfmsg", b"x"]))
+def test_structuredDataSameBothWays(elements: list[bytes], msg: bytes) -> None:
+    """Behind a header that is fine, every kind of structured data: JSON and templates agree."""
+    assertSame([b"<13>1 - h a - - " + sd + msg for sd in elements])
+
+
+def test_structuredDataStrategyReachesC() -> None:
+    """The property above is worth something only if C takes many of its messages."""
+    taken = []
+    for sd in [b'[id a="v"]', b'[x@1 syncAccuracy="\\]" b=""][timeQuality]', b'[i\\d a="1"]', b'[id n=="1"]']:
+        taken.append(not fallbacks([b"<13>1 - h a - - " + sd + b" msg"], json=True))
+    assert taken == [True, True, False, False]
+
+
+def test_structuredDataInCUnlessATemplateShowsIt() -> None:
+    """
+    JSON writes structured data in C; so does a template that does not show
+    it.  A template's {structured_data} (JSON escaped like text) is Python's.
+    """
+    messages = [WELL_FORMED[6], WELL_FORMED[7]]
+    assert fallbacks(messages, json=True) == []
+    assert fallbacks(messages) == []
+    steps = program("{structured_data} {message}")
+    handedBack: list[int] = []
+    formats._fastsyslog.render(messages, steps, False, b"h", lambda index: handedBack.append(index) or b"")
+    assert handedBack == [0, 1]
 
 
 # --------------------------------------------------------------------------
@@ -350,7 +406,7 @@ def test_filtersSameBothWays(messages: list[bytes], sinkFilter: Filter) -> None:
 
 def test_fallbackMustReturnBytes() -> None:
     with pytest.raises(TypeError, match="not bytes"):
-        formats._fastsyslog.render([b"<13>1 - h a p m [x@1] sd"], (b"x",), False, b"h", lambda index: None)
+        formats._fastsyslog.render([b"<13>1 - h a p m [x@1][x@1] sd"], (b"x",), False, b"h", lambda index: None)
 
 
 def test_badProgramStep() -> None:
