@@ -283,6 +283,9 @@ class RawDatagramProtocol(DatagramProtocol):
         self._pending: dict[Any, list[bytes]] = {}
         self._flushCall: Any = None
 
+    def logPrefix(self) -> str:
+        return self.factory.logPrefix()
+
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.stats.bytesReceived += len(data)
         pending = self._pending.get(addr)

@@ -56,6 +56,8 @@ class BufferedSink(Service):
     """
 
     log = Logger()
+    monotonic: Callable[[], float] = staticmethod(time.monotonic)  # type: ignore[assignment]
+    """The clock of the "dropping" warning's limit: not the wall clock, which may be stepped back."""
 
     def __init__(self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime) -> None:
         self.name = f"sink/{config.name}"
@@ -72,7 +74,6 @@ class BufferedSink(Service):
         self._failure: str | None = None
         self._retryCall: Any = None
         self._lastDropWarning = float("-inf")
-        self._dropWarned = False
         self.bytesWritten = 0
 
     # ISink
@@ -88,25 +89,34 @@ class BufferedSink(Service):
         elif self._flushCall is None:
             self._flushCall = self.reactor.callLater(0, self._scheduledFlush)
         if self._buffered > self.limit and not self._full:
-            self._full = True
-            if self.config.whenFull == "drop":
-                self._warnDropping()
-            for observer in list(self._observers):
-                observer.sinkFull(self)
+            if self._failure is None:
+                # A burst (many connections' reads in one iteration) may go
+                # over a small buffer that a healthy destination takes at
+                # once: full means it did not.
+                self.flush()
+            if self._buffered > self.limit:
+                self._full = True
+                if self.config.whenFull == "drop":
+                    self._warnDropping()
+                for observer in list(self._observers):
+                    observer.sinkFull(self)
 
     def _warnDropping(self) -> None:
         """
-        Say that a C{when_full: drop} sink starts dropping, at most once a
+        Say that a C{when_full: drop} sink is dropping, at most once a
         minute: a slow reader can fill and drain a small buffer many times a
-        second, and the log must not become the flood.
+        second, and the log must not become the flood.  There is no "drained"
+        line to match: it could be the log's last word on a sink that filled
+        again a moment later, in the quiet minute.  The counts are at
+        shutdown.
         """
-        now = self.reactor.seconds()
+        now = self.monotonic()
         if now - self._lastDropWarning < DROP_WARNING_SECONDS:
             return
         self._lastDropWarning = now
-        self._dropWarned = True
         self.log.warn(
-            "sink {sink!r}: {buffered} bytes waiting, over its buffer; dropping its records until it drains",
+            "sink {sink!r}: {buffered} bytes waiting, over its buffer: dropping its records while it is full "
+            "(said at most once a minute; the count is logged at shutdown)",
             sink=self.sinkName,
             buffered=self._buffered,
         )
@@ -146,9 +156,6 @@ class BufferedSink(Service):
         self._buffered -= written
         if self._full and self._buffered <= self.limit // 2:
             self._full = False
-            if self._dropWarned:
-                self._dropWarned = False
-                self.log.info("sink {sink!r}: drained; taking records again", sink=self.sinkName)
             for observer in list(self._observers):
                 observer.sinkDrained(self)
 
@@ -427,7 +434,9 @@ class FileSink(BufferedSink):
                 self._fileSize += _writeAll(self._fd, data[done:cut])
                 done = cut
         except OSError as e:
-            written = done + getattr(e, "written", 0)
+            partial = getattr(e, "written", 0)
+            self._fileSize += partial
+            written = done + partial
             e.written = written  # type: ignore[attr-defined]
             if written:
                 self._midRecord = data[written - 1] != 0x0A

@@ -530,10 +530,14 @@ async def test_jsonSinksParseOnce(logd: Harness, parsed: Counter[bytes], kind: s
     """
     With two json sinks, a filtered one among them, a template sink and a
     text sink, a message the C accelerator writes is never parsed in Python,
-    and one it leaves to Python (here: with structured data) exactly once.
+    and one it leaves to Python (here: with a repeated SD-ID, which Python
+    merges) exactly once.
     """
-    withSD = [m.replace(b"Oct 11 22:14:15 host app[%d]: " % i, b'1 - host app %d - [x@1 n="%d"] ' % (i, i)) for i, m in enumerate(numbered(40))]
-    sent = [m if i % 3 else withSD[i] for i, m in enumerate(numbered(40))]
+    merged = [
+        m.replace(b"Oct 11 22:14:15 host app[%d]: " % i, b'1 - host app %d - [x@1 n="%d"][x@1 m="%d"] ' % (i, i, i))
+        for i, m in enumerate(numbered(40))
+    ]
+    sent = [m if i % 3 else merged[i] for i, m in enumerate(numbered(40))]
     sinks = {
         "out": logd.fileSink(),
         "j1": logd.fileSink("j1", "json"),

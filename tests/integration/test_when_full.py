@@ -159,9 +159,8 @@ async def test_fullDropSinkNeverHoldsBackTheFileSink(logd: Harness, logEvents: l
     await waitFor(lambda: pipe.read().count(b"\n") == COUNT - dropped, "the stdout sink's buffered lines")
     await waitFor(lambda: pressure.events[-1] == "drained", "the stdout sink to drain")
     assert pressure.events.count("full") == pressure.events.count("drained") == fills
-    drained = [e for e in logEvents if e.get("sink") == "console" and "drained" in e.get("log_format", "")]
-    assert len(drained) == 1, "expected one info line when the warned-about episode ended"
-    assert logEvents.index(drained[-1]) > logEvents.index(started[-1])
+    # No "drained" line: it could be the last word on a sink that filled again.
+    assert not [e for e in logEvents if e.get("sink") == "console" and "drained" in e.get("log_format", "")]
     await logd.stop(service)
     assert router.stats.droppedSinkFull == dropped
     piped = messages(pipe.records())

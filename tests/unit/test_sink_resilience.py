@@ -13,6 +13,8 @@ import resource
 import signal
 from pathlib import Path
 
+import pytest
+
 from twisted.internet.task import Clock
 
 from logd.config import Rotation, SinkConfig
@@ -106,12 +108,15 @@ def test_jsonKeepsTheMessageBesideCustomFields() -> None:
     assert second["message"] == "bad \\xff" and second["raw"] == "\\xfe" and second["n"] == 3
 
 
-def test_recordCutByAFailedWriteEndsInItsFile(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resumedBy", ["retry", "next write"])
+def test_recordCutByAFailedWriteEndsInItsFile(tmp_path: Path, resumedBy: str) -> None:
     """
     A write that fails partway (here: the kernel's file size limit, EFBIG)
-    leaves half a record in the file.  When the write is retried, the rest
-    of that record goes into the same file, even if rotation would
-    otherwise start a new one first: a record is never split across files.
+    leaves half a record in the file.  When writing resumes (the retry, or
+    a new record's flush before it), the rest of that record goes into the
+    same file, even if rotation would otherwise start a new one first: a
+    record is never split across files.  And the half that was written
+    counts towards the file's size: the next record starts a new file.
     """
     clock = Clock()
     path = tmp_path / "all.log"
@@ -124,13 +129,13 @@ def test_recordCutByAFailedWriteEndsInItsFile(tmp_path: Path) -> None:
     try:
         resource.setrlimit(resource.RLIMIT_FSIZE, (700, hard))
         sink.write(record(big))
-        sink.write(record(b"next"))
         clock.advance(0)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous)
     assert path.stat().st_size == 700, "the write did not stop partway"
-    clock.advance(RETRY_SECONDS)
+    sink.write(record(b"next"))
+    clock.advance(RETRY_SECONDS if resumedBy == "retry" else 0)
     sink.stopService()
     first = (tmp_path / "all.log.1").read_bytes()
     assert first.count(b"\n") == 1 and first.endswith(b" l - " + big + b"\n")
