@@ -230,7 +230,7 @@ cdef Py_ssize_t structuredData(const unsigned char *p, Py_ssize_t i, Py_ssize_t 
         start = i
         while i < n and sdName(p[i]):
             i += 1
-        if i == start or idCount == 64:
+        if i == start or i >= n or idCount == 64:
             return -1
         for k in range(idCount):
             if sameName(p, ids[k], start):
@@ -254,7 +254,11 @@ cdef Py_ssize_t structuredData(const unsigned char *p, Py_ssize_t i, Py_ssize_t 
             while i < n and p[i] != 34:
                 if p[i] < 32 or p[i] > 126:
                     return -1
-                i += 2 if p[i] == 92 else 1
+                if p[i] == 92:  # the escaped byte must be printable ASCII too
+                    if i + 1 < n and (p[i + 1] < 32 or p[i + 1] > 126):
+                        return -1
+                    i += 1
+                i += 1
             if i >= n:
                 return -1
             i += 1  # the closing quote

@@ -197,13 +197,15 @@ _SD_NAME = rb"[^\x00-\x20=\]\"\x7f]+"
 _SD_VALUE = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
 # The whole STRUCTURED-DATA is checked by one match, then cut into SD-IDs and
 # params by one findall (safe once the grammar is checked: each token is
-# consumed whole, and only " " and "]" lie between tokens).
+# consumed whole, and only " " and "]" lie between tokens).  A param is
+# matched with the space before it: a PARAM-NAME may itself start with "[",
+# and must not be read as an SD-ID.
 _SD_RE = re.compile(
     rb"(?:\[" + _SD_NAME + rb"(?: " + _SD_NAME + rb"=" + _SD_VALUE + rb")*\])+",
     re.DOTALL,
 )
 _SD_TOKEN_RE = re.compile(
-    rb"\[(" + _SD_NAME + rb")|(" + _SD_NAME + rb')="([^"\\]*(?:\\.[^"\\]*)*)"',
+    rb"\[(" + _SD_NAME + rb")| (" + _SD_NAME + rb')="([^"\\]*(?:\\.[^"\\]*)*)"',
     re.DOTALL,
 )
 

@@ -132,6 +132,8 @@ HANDED_BACK = [
     b'<13>1 - h a p m [id x="caf\xc3\xa9"] non-ASCII structured data',
     b'<13>1 - h a p m [id x="1"',
     b'<13>1 - h a p m [id x="1"]x',
+    b'<13>1 - h a p m [x y="a\\\n\\\r\\\x00\\\x0c\\\xff"] an escaped byte that is not printable ASCII',
+    b"<13>1 - h a p m [abc][ab",
     b'<13>Nov 26 10:00:00 "host" app: a quote in a header field',
     b"<13>Nov 26 10:00:00 host \\app: a backslash in a header field",
     b"<13>Nov 26 10:00:00 h\xc3\xa9 app: non-ASCII header field",
