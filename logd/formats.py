@@ -124,6 +124,7 @@ def _syslogJSON(head: str, fields: SyslogFields) -> bytes:
     host = fields.fallbackHost
     if _fastsyslog is None:
         return "".join([_withFields(head, record) for record in fields]).encode("utf-8")
+
     def one(index: int) -> bytes:
         return _withFields(head, syslogFields(fields.parsedAt(index), host)).encode("utf-8")
 
@@ -236,6 +237,7 @@ class Template:
         host = fields.fallbackHost
         if self._steps is None:
             return ("\n".join([self._line(base, parsed, host) for parsed in fields.parsed()]) + "\n").encode("utf-8")
+
         def one(index: int) -> bytes:
             return (self._line(base, fields.parsedAt(index), host) + "\n").encode("utf-8")
 
