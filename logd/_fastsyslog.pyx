@@ -564,6 +564,22 @@ cdef int putEscaped(Buffer *b, const unsigned char *p, Py_ssize_t n, int table) 
     return 0
 
 
+cdef Py_ssize_t putKey(Buffer *b, const unsigned char *p, Py_ssize_t i, bint first) except -1:
+    """
+    The SD-ID or PARAM-NAME at C{p[i]} as a JSON key (C{"name":}, after a
+    comma unless it is the C{first}); where the name ends.
+    """
+    cdef Py_ssize_t start = i
+    while sdName(p[i]):
+        i += 1
+    if not first:
+        put(b, b",", 1)
+    put(b, b'"', 1)
+    put(b, <const char *>p + start, i - start)
+    put(b, b'":', 2)
+    return i
+
+
 cdef int putStructuredData(Buffer *b, const unsigned char *p, Py_ssize_t i, Py_ssize_t end) except -1:
     """
     The SD-ELEMENTs from C{p[i]} to C{end} as the JSON object
@@ -573,31 +589,17 @@ cdef int putStructuredData(Buffer *b, const unsigned char *p, Py_ssize_t i, Py_s
     """
     cdef bint firstElement = True
     cdef bint firstParam
-    cdef Py_ssize_t start, run
+    cdef Py_ssize_t run
     put(b, b"{", 1)
     while i < end:  # at "["
-        i += 1
-        start = i
-        while sdName(p[i]):
-            i += 1
-        if not firstElement:
-            put(b, b",", 1)
+        i = putKey(b, p, i + 1, firstElement)
         firstElement = False
-        put(b, b'"', 1)
-        put(b, <const char *>p + start, i - start)
-        put(b, b'":{', 3)
+        put(b, b"{", 1)
         firstParam = True
         while p[i] == 32:
-            i += 1
-            start = i
-            while sdName(p[i]):
-                i += 1
-            if not firstParam:
-                put(b, b",", 1)
+            i = putKey(b, p, i + 1, firstParam)
             firstParam = False
             put(b, b'"', 1)
-            put(b, <const char *>p + start, i - start)
-            put(b, b'":"', 3)
             i += 2  # ="
             # \" and \\ are already what JSON writes for " and \; \] loses
             # its backslash; any other backslash is itself, so JSON's \\.
