@@ -54,6 +54,21 @@ def writeConfig(directory: Path, text: str, name: str = "logd.yaml") -> Path:
     return path
 
 
+def sinkConfig(directory: Path, sink: str) -> Path:
+    """
+    A config whose sink C{s} is on line 2, used by a listener on line 4.
+    """
+    return writeConfig(
+        directory,
+        f"""
+        sinks:
+          s: {sink}
+        listeners:
+          - {{name: a, endpoint: "tcp:0", protocol: line, sinks: [s]}}
+        """,
+    )
+
+
 def problemsOf(path: Path | str) -> list[str]:
     """
     The problems C{load} reports for a config that must be rejected.

@@ -25,6 +25,7 @@ from .helpers import (
     assertProblem,
     onlyProblem,
     problemsOf,
+    sinkConfig,
     writeConfig,
 )
 
@@ -43,21 +44,6 @@ def listenerConfig(tmp_path: Path, listener: str, sinks: str = "all: {type: stdo
           {sinks}
         listeners:
           - {listener}
-        """,
-    )
-
-
-def sinkConfig(tmp_path: Path, sink: str) -> Path:
-    """
-    A config whose sink C{s} is on line 2, used by a listener on line 4.
-    """
-    return writeConfig(
-        tmp_path,
-        f"""
-        sinks:
-          s: {sink}
-        listeners:
-          - {{name: a, endpoint: "tcp:0", protocol: line, sinks: [s]}}
         """,
     )
 

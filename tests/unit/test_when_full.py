@@ -29,22 +29,7 @@ from logd.records import Batch, Lines
 from logd.routing import IPressureObserver, ISink, ListenerStats, Router
 from logd.sinks import FileSink
 
-from .helpers import assertProblem, onlyProblem, problemsOf, writeConfig
-
-
-def sinkConfig(tmp_path: Path, sink: str) -> Path:
-    """
-    A config whose sink C{s} is on line 2, used by a listener on line 4.
-    """
-    return writeConfig(
-        tmp_path,
-        f"""
-        sinks:
-          s: {sink}
-        listeners:
-          - {{name: a, endpoint: "tcp:0", protocol: line, sinks: [s]}}
-        """,
-    )
+from .helpers import assertProblem, onlyProblem, problemsOf, sinkConfig, writeConfig
 
 
 # Configuration -------------------------------------------------------------
@@ -472,23 +457,26 @@ def said(log: list[dict[str, Any]], sink: str) -> list[str]:
     return [e["log_format"] for e in log if e.get("sink") == sink]
 
 
-def test_fullDropSinkWarns(tmp_path: Path, capturedLog: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize("whenFull, warnings", [("drop", 1), ("pause", 0)])
+def test_fullSinkWarnsOnlyWhenItDrops(
+    tmp_path: Path, capturedLog: list[dict[str, Any]], whenFull: str, warnings: int
+) -> None:
     """
-    A drop sink whose destination fails (/dev/full: ENOSPC) fills up and
-    warns that it is dropping, once, however many more records come.
+    A sink whose destination fails (/dev/full: ENOSPC) fills up.  A drop
+    sink warns that it is dropping, once, however many more records come; a
+    pause sink's fill is backpressure, not loss, and says nothing.
     """
     clock = Clock()
     path = tmp_path / "copy.log"
     path.symlink_to("/dev/full")
-    config = SinkConfig(name="copy", type="file", path=str(path), buffer=100, whenFull="drop")
+    config = SinkConfig(name="copy", type="file", path=str(path), buffer=100, whenFull=whenFull)
     sink = FileSink(config, makeFormatter("text"), clock)
     sink.startService()
     for _ in range(10):
         sink.write(batch(b"x" * 50))
         clock.advance(0)
     assert sink.isFull()
-    warnings = [text for text in said(capturedLog, "copy") if "dropping" in text]
-    assert len(warnings) == 1
+    assert len([text for text in said(capturedLog, "copy") if "dropping" in text]) == warnings
     sink.stopService()
 
 
@@ -521,22 +509,6 @@ def test_healthySmallBufferTakesABurst(tmp_path: Path) -> None:
     assert not any(full)
     sink.stopService()
     assert (tmp_path / "copy.log").read_bytes().count(b"\n") == 50
-
-
-def test_pauseSinkSaysNothing(tmp_path: Path, capturedLog: list[dict[str, Any]]) -> None:
-    """A pause sink's fills are backpressure, not loss: nothing to warn about."""
-    clock = Clock()
-    path = tmp_path / "all.log"
-    path.symlink_to("/dev/full")
-    config = SinkConfig(name="all", type="file", path=str(path), buffer=100)
-    sink = FileSink(config, makeFormatter("text"), clock)
-    sink.startService()
-    for _ in range(10):
-        sink.write(batch(b"x" * 50))
-        clock.advance(0)
-    assert sink.isFull()
-    assert not [text for text in said(capturedLog, "all") if "dropping" in text]
-    sink.stopService()
 
 
 @pytest.fixture
