@@ -491,22 +491,31 @@ RSYSLOG_TEMPLATES = {
 }
 
 
-class Rsyslog(Daemon):
-    name = "rsyslog"
-    label = "rsyslog"
-    modes = ("plain", *SYSLOG_MODES)
+class SyslogPeer(Daemon):
+    """
+    rsyslog or syslog-ng: plain lines written with the peer address, syslog
+    messages parsed and written with the template line logd's template sink
+    writes too.
+    """
 
-    def writeConfig(self, tcpPort: int, udpPort: int) -> None:
-        self.config = RSYSLOG_CONFIG.format(
-            dir=self.dir, maxSessions=MAX_CONNECTIONS, template=RSYSLOG_TEMPLATES[self.mode], out=self.out, tcp=tcpPort, udp=udpPort,
-        )
-        (self.dir / "rsyslog.conf").write_text(self.config)
+    modes = ("plain", *SYSLOG_MODES)
 
     def lineRe(self) -> re.Pattern[bytes]:
         return TEMPLATE_RES.get(self.mode, LINE_RE)
 
     def writesPeer(self) -> bool:
         return self.mode == "plain"
+
+
+class Rsyslog(SyslogPeer):
+    name = "rsyslog"
+    label = "rsyslog"
+
+    def writeConfig(self, tcpPort: int, udpPort: int) -> None:
+        self.config = RSYSLOG_CONFIG.format(
+            dir=self.dir, maxSessions=MAX_CONNECTIONS, template=RSYSLOG_TEMPLATES[self.mode], out=self.out, tcp=tcpPort, udp=udpPort,
+        )
+        (self.dir / "rsyslog.conf").write_text(self.config)
 
     def argv(self) -> list[str]:
         return [
@@ -548,10 +557,9 @@ SYSLOG_NG_MODES = {
 }
 
 
-class SyslogNG(Daemon):
+class SyslogNG(SyslogPeer):
     name = "syslog-ng"
     label = "syslog-ng"
-    modes = ("plain", *SYSLOG_MODES)
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
         iw = SYSLOG_NG_WINDOW * MAX_CONNECTIONS
@@ -561,12 +569,6 @@ class SyslogNG(Daemon):
             tcp=tcpPort, udp=udpPort, maxConnections=MAX_CONNECTIONS, iw=iw, fetch=SYSLOG_NG_FETCH, out=self.out, fifo=100000,
         )
         (self.dir / "syslog-ng.conf").write_text(self.config)
-
-    def lineRe(self) -> re.Pattern[bytes]:
-        return TEMPLATE_RES.get(self.mode, LINE_RE)
-
-    def writesPeer(self) -> bool:
-        return self.mode == "plain"
 
     def argv(self) -> list[str]:
         return [
