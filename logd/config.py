@@ -10,10 +10,16 @@ there is to fix.
 
 from __future__ import annotations
 
+import difflib
+import grp
 import importlib
+import ipaddress
 import os
+import pwd
 import re
+import socket
 import string
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -30,16 +36,22 @@ BUILTIN_PROTOCOLS = ("raw", "line", "syslog")
 SINK_TYPES = ("file", "stdout")
 FILTER_KEYS = ("severity", "facility", "listener", "match")
 FORMATS = ("text", "json")
+FILE_KEYS = ("mode", "owner", "group")
+"""What a file sink's files are created with (rsyslog's C{$FileCreateMode}, C{$FileOwner}, C{$FileGroup})."""
 WHEN_FULL = ("pause", "drop")
 """What a sink over its buffer limit does: hold the senders back, or drop what it cannot take."""
 DEFAULT_MAX_LINE = 65536
 DEFAULT_KEEP = 7
 DEFAULT_BUFFER = 16 * 1024 * 1024
+DEFAULT_MAX_PARTIAL_BYTES = 64 * 1024 * 1024
+DEFAULT_FILE_MODE = 0o640
+DEFAULT_SOCKET_MODE = 0o660
+"""Unix sockets: the user logd runs as and its group may send; say C{mode=666} for a C{/dev/log}."""
 MAX_UNIX_PATH = 107
 """The kernel's limit on a Unix socket path (sun_path less its NUL)."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-_SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(i?)B?\s*\Z", re.IGNORECASE)
+_SIZE = re.compile(r"\s*(\d+)\s*(?:([KMGT])(i?)B|(B)|([KMGT]))?\s*\Z", re.IGNORECASE)
 
 
 class ConfigError(Exception):
@@ -70,6 +82,12 @@ class SinkConfig:
     filter: Filter | None = None
     whenFull: str = "pause"
     """C{pause}: stop reading the stream connections that feed a full sink; C{drop}: drop (and count) what it cannot take."""
+    mode: int = DEFAULT_FILE_MODE
+    """The permissions of a file the sink creates, whatever the process's umask."""
+    owner: int | None = None
+    """The uid a created file gets; C{None}: the user logd runs as (after twistd's C{-u})."""
+    group: int | None = None
+    """The gid a created file gets; C{None}: the group logd runs as (after twistd's C{-g})."""
 
     def describe(self) -> str:
         where = self.path if self.type == "file" else "standard output"
@@ -113,6 +131,8 @@ class Config:
     path: str
     sinks: dict[str, SinkConfig]
     listeners: tuple[ListenerConfig, ...]
+    maxPartialBytes: int = DEFAULT_MAX_PARTIAL_BYTES
+    """The most bytes of unfinished lines held across all connections (see L{logd.partials})."""
 
 
 # YAML with line numbers ----------------------------------------------------
@@ -127,6 +147,12 @@ class _Map(dict):
 class _Seq(list):
     line: int
     itemLines: list[int]
+
+
+class _Int(int):
+    """An integer that remembers how it was written: C{mode: 640} means 0o640."""
+
+    text: str
 
 
 class _Loader(yaml.SafeLoader):
@@ -165,32 +191,59 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constructSequence)
 
 
+def _constructInt(loader: _Loader, node: yaml.ScalarNode) -> _Int:
+    result = _Int(loader.construct_yaml_int(node))
+    result.text = node.value
+    return result
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _constructInt)
+
+
 # Checking ------------------------------------------------------------------
 
 
 class _Problems:
+    """
+    Every problem found, reported in the order of the file's lines (the
+    checks run sink by sink, listener by listener, not line by line).
+    """
+
     def __init__(self, path: str) -> None:
         self.path = path
-        self.lines: list[str] = []
+        self._found: list[tuple[int, str]] = []
 
     def add(self, line: int, key: str, message: str) -> None:
-        self.lines.append(f"{self.path}:{line}: {key}: {message}")
+        self._found.append((line, f"{self.path}:{line}: {key}: {message}"))
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    @property
+    def lines(self) -> list[str]:
+        return [text for _, text in sorted(self._found, key=lambda found: found[0])]
 
 
 def parseSize(value: Any) -> int:
     """
-    A byte count: an integer, or a string such as C{16MiB}, C{512k}, C{1GB}
-    (binary multiples either way, as log tools usually mean them).
+    A byte count: an integer, or a string such as C{16MiB} (2^20 bytes a
+    MiB) or C{100MB} (10^6 bytes a MB).  A bare C{16M} is refused rather
+    than guessed at: log tools disagree on what it means.
     """
-    if isinstance(value, bool):
-        raise ValueError("expected a size such as 16MiB")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected a size such as 16MiB, not {_show(value)}")
     if isinstance(value, int):
-        size = value
+        size = int(value)
     else:
-        match = _SIZE.match(str(value))
+        match = _SIZE.match(value)
         if not match:
-            raise ValueError(f"expected a size such as 16MiB, not {value!r}")
-        size = int(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " ")
+            raise ValueError(f"expected a size such as 16MiB or 100MB, not {_show(value)}")
+        number, prefix, binary, _, bare = match.groups()
+        if bare:
+            unit = bare.upper()
+            raise ValueError(f"{value!r} is ambiguous: write {number}{unit}iB (binary, 1024-based) or {number}{unit}B (decimal)")
+        power = " KMGT".index(prefix.upper()) if prefix else 0
+        size = int(number) * (1024 if binary else 1000) ** power
     if size <= 0:
         raise ValueError("must be greater than zero")
     return size
@@ -249,7 +302,7 @@ class _Checker:
         ok = True
         for key in mapping:
             if key not in required and key not in optional:
-                self.problems.add(mapping.keyLines[key], _join(where, key), "unknown key")
+                self.problems.add(mapping.keyLines[key], _join(where, key), "unknown key" + _didYouMean(key, (*required, *optional)))
                 ok = False
         for key in required:
             if key not in mapping:
@@ -265,7 +318,7 @@ class _Checker:
         try:
             return check(mapping[key])
         except ValueError as e:
-            self.problems.add(mapping.keyLines[key], f"{where}.{key}", str(e))
+            self.problems.add(mapping.keyLines[key], _join(where, key), str(e))
             return default
 
     # sinks
@@ -274,9 +327,8 @@ class _Checker:
         top = self.data
         node = top.get("sinks")
         if not isinstance(node, _Map) or not node:
-            self.problems.add(
-                top.keyLines.get("sinks", top.line), "sinks", "expected a mapping of sink names to sinks"
-            )
+            problem = "no sinks: name at least one" if isinstance(node, _Map) else "expected a mapping of sink names to sinks"
+            self.problems.add(top.keyLines.get("sinks", top.line), "sinks", problem)
             return {}
         result = {}
         for name, spec in node.items():
@@ -294,7 +346,12 @@ class _Checker:
         return result
 
     def sink(self, name: str, spec: _Map, where: str) -> SinkConfig | None:
-        ok = self.keys(spec, where, ("type",), ("path", "format", "rotate", "buffer", "when_full", "template", "filter"))
+        ok = self.keys(
+            spec,
+            where,
+            ("type",),
+            ("path", "format", "rotate", "buffer", "when_full", "template", "filter", *FILE_KEYS),
+        )
         if "type" not in spec:
             return None
         kind = spec["type"]
@@ -319,6 +376,15 @@ class _Checker:
         if "rotate" in spec and kind != "file":
             self.problems.add(spec.keyLines["rotate"], f"{where}.rotate", "only file sinks rotate")
             ok = False
+        for key in FILE_KEYS:
+            if key in spec and kind != "file":
+                self.problems.add(spec.keyLines[key], f"{where}.{key}", "only file sinks create files")
+                ok = False
+        before = len(self.problems)
+        mode = self.value(spec, "mode", where, _fileMode, DEFAULT_FILE_MODE)
+        owner = self.value(spec, "owner", where, _uid)
+        group = self.value(spec, "group", where, _gid)
+        ok = ok and len(self.problems) == before
         fmt = self.value(spec, "format", where, _oneOf(FORMATS), "text")
         rotate = self.rotation(spec, f"{where}.rotate") if kind == "file" and "rotate" in spec else None
         buffer = self.value(spec, "buffer", where, parseSize, DEFAULT_BUFFER)
@@ -342,6 +408,9 @@ class _Checker:
             template=template,
             filter=recordFilter,
             whenFull=whenFull,
+            mode=mode,
+            owner=owner,
+            group=group,
         )
 
     def nested(self, spec: _Map, key: str, where: str, allowed: tuple[str, ...]) -> _Map | None:
@@ -359,13 +428,13 @@ class _Checker:
         node = self.nested(spec, "filter", where, FILTER_KEYS)
         if node is None:
             return None
-        before = len(self.problems.lines)
+        before = len(self.problems)
         self.keys(node, where, (), FILTER_KEYS)
         severity = self.value(node, "severity", where, _severity)
         facilities = self.value(node, "facility", where, _facilities)
         listeners = self.value(node, "listener", where, lambda value: frozenset(_nameList(value)))
         match = self.value(node, "match", where, _regex)
-        if len(self.problems.lines) > before:
+        if len(self.problems) > before:
             return None
         if listeners:
             self.filterListeners.append((node, f"{where}.listener", listeners))
@@ -375,11 +444,11 @@ class _Checker:
         node = self.nested(spec, "rotate", where, ("max_bytes", "keep"))
         if node is None:
             return None
-        before = len(self.problems.lines)
+        before = len(self.problems)
         self.keys(node, where, ("max_bytes",), ("keep",))
         maxBytes = self.value(node, "max_bytes", where, parseSize)
         keep = self.value(node, "keep", where, _positiveInt, DEFAULT_KEEP)
-        if len(self.problems.lines) > before:
+        if len(self.problems) > before:
             return None
         return Rotation(maxBytes=maxBytes, keep=keep)
 
@@ -389,9 +458,8 @@ class _Checker:
         top = self.data
         node = top.get("listeners")
         if not isinstance(node, _Seq) or not node:
-            self.problems.add(
-                top.keyLines.get("listeners", top.line), "listeners", "expected a list of listeners"
-            )
+            problem = "no listeners: give at least one" if isinstance(node, _Seq) else "expected a list of listeners"
+            self.problems.add(top.keyLines.get("listeners", top.line), "listeners", problem)
             return ()
         result = []
         seen: dict[str, int] = {}
@@ -416,7 +484,7 @@ class _Checker:
         ok = self.keys(spec, where, ("name", "endpoint", "protocol", "sinks"), ("max_line", "banner"))
         name = self.value(spec, "name", where, _name)
         endpoint = self.value(spec, "endpoint", where, self.endpoint)
-        protocol, protocolClass = self.value(spec, "protocol", where, _protocol, (None, None))
+        protocol, protocolClass = self.value(spec, "protocol", where, lambda v: _protocol(v, self.base), (None, None))
         sinks = self.value(spec, "sinks", where, lambda v: _sinkList(v, spec, where, sinkNames, self.problems))
         maxLine = self.value(spec, "max_line", where, _positiveInt, DEFAULT_MAX_LINE)
         banner = self.value(spec, "banner", where, _banner)
@@ -463,6 +531,10 @@ class _Checker:
         unixPath = None
         if kind == "unix":
             parts, unixPath = self.unixAddress(parts)
+        elif kind == "ssl":
+            parts = self.sslPaths(parts)
+        if kind in ("tcp", "tcp6", "ssl"):
+            _checkInternet(kind, parts[1:])
         description = ":".join(parts)
         if kind == "systemd":
             _checkSystemd(parts[1:])
@@ -473,19 +545,40 @@ class _Checker:
             raise ValueError(f"bad endpoint {value!r}: {e}") from None
         return "stream", description, None, unixPath
 
-    def unixAddress(self, parts: list[str]) -> tuple[list[str], str]:
+    def sslPaths(self, parts: list[str]) -> list[str]:
+        """
+        Key, certificate and chain files resolve against the configuration
+        file's directory like every other path (Twisted would read them
+        relative to whatever directory twistd was started in), and the
+        key's default, C{server.pem}, is looked for there too.
+        """
         parts = list(parts)
+        named = {part.partition("=")[0] for part in parts[1:] if "=" in part}
         for i, part in enumerate(parts[1:], start=1):
             key, sep, rest = part.partition("=")
-            if sep and key == "address":
+            if sep and key in _SSL_PATH_KEYS:
+                parts[i] = f"{key}=" + _escapeColons(self.resolve(_unescape(rest)))
+        if "privateKey" not in named:
+            parts.append("privateKey=" + _escapeColons(self.resolve("server.pem")))
+        return parts
+
+    def unixAddress(self, parts: list[str]) -> tuple[list[str], str]:
+        parts = list(parts)
+        path = None
+        for i, part in enumerate(parts[1:], start=1):
+            key, sep, rest = part.partition("=")
+            if path is None and sep and key == "address":
                 path = self.socketPath(_unescape(rest))
                 parts[i] = "address=" + _escapeColons(path)
-                return parts, path
-            if not sep:
+            elif path is None and not sep:
                 path = self.socketPath(_unescape(part))
                 parts[i] = _escapeColons(path)
-                return parts, path
-        raise ValueError("a unix: endpoint needs a socket path")
+        if path is None:
+            raise ValueError("a unix: endpoint needs a socket path")
+        if not any(part.startswith("mode=") for part in parts[1:]):
+            # Twisted's default is 0666: any local user could write records.
+            parts.append(f"mode={DEFAULT_SOCKET_MODE:o}")
+        return parts, path
 
     def socketPath(self, path: str) -> str:
         if not path:
@@ -512,11 +605,13 @@ class _Checker:
                 raise ValueError(f"bad udp endpoint argument {arg!r} (expected udp:PORT[:interface=ADDR])")
         if port is None or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("expected udp:PORT[:interface=ADDR] with PORT from 0 to 65535")
+        if interface:
+            _checkInterface(interface, "udp")
         description = f"udp:{port}" + (f":interface={_escapeColons(interface)}" if interface else "")
         return "udp", description, (int(port), interface), None
 
     def unixgram(self, args: list[str]) -> tuple[str, str, tuple, str]:
-        path, mode = None, 0o666
+        path, mode = None, DEFAULT_SOCKET_MODE
         for arg in args:
             key, sep, rest = arg.partition("=")
             if not sep and path is None:
@@ -537,6 +632,48 @@ class _Checker:
         return "unixgram", description, (resolved, mode), resolved
 
 
+_SSL_PATH_KEYS = ("privateKey", "certKey", "extraCertChainFile", "dhParameters", "caCertsDir")
+
+
+def _checkInternet(kind: str, args: list[str]) -> None:
+    """
+    The port and interface of a C{tcp:}, C{tcp6:} or C{ssl:} endpoint, with
+    messages a person can act on (Twisted's parser says C{invalid literal
+    for int()}, and takes an interface such as C{999.1.1.1} that only
+    fails at bind time).
+    """
+    positional = [arg for arg in args if "=" not in arg]
+    named = dict(arg.partition("=")[::2] for arg in args if "=" in arg)
+    port = named.get("port", positional[0] if positional else None)
+    if port is None:
+        raise ValueError(f"a {kind}: endpoint needs a port, as in {kind}:5140")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"port {port!r} is not a number from 0 to 65535")
+    interface = named.get("interface", positional[1] if len(positional) > 1 else "")
+    if interface:
+        _checkInterface(_unescape(interface), kind)
+
+
+def _checkInterface(interface: str, kind: str) -> None:
+    """
+    An interface is an IP address of this machine (or a name that resolves
+    to one).  A dotted quad that is no IPv4 address is refused here, not
+    looked up as a host name.
+    """
+    try:
+        address = ipaddress.ip_address(interface)
+    except ValueError:
+        if re.fullmatch(r"[\d.]+", interface) or ":" in interface:
+            raise ValueError(f"interface {interface!r} is not an IP address") from None
+        try:
+            socket.getaddrinfo(interface, None, socket.AF_INET6 if kind == "tcp6" else socket.AF_UNSPEC)
+        except OSError:
+            raise ValueError(f"interface {interface!r} is neither an IP address nor a name that resolves") from None
+        return
+    if kind == "tcp6" and address.version != 6:
+        raise ValueError(f"interface {interface!r} is not an IPv6 address (tcp6: listens on IPv6)")
+
+
 def _checkSystemd(args: list[str]) -> None:
     """
     Twisted's parser looks the inherited socket up while parsing, so it fails
@@ -555,6 +692,24 @@ def _checkSystemd(args: list[str]) -> None:
         raise ValueError(f"unknown systemd: endpoint argument {sorted(unknown)[0]!r}")
 
 
+def _show(value: Any) -> str:
+    """
+    A value for an error message, never the whole of it: through YAML
+    aliases a few lines can stand for a structure of a billion leaves.
+    """
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _didYouMean(word: Any, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1) if isinstance(word, str) else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _join(where: str, key: Any) -> str:
     return f"{where}.{key}" if where else str(key)
 
@@ -568,8 +723,8 @@ class _NoReactor:
 
 def _oneOf(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, not {value!r}")
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, not {_show(value)}{_didYouMean(value, choices)}")
         return value
 
     return check
@@ -584,8 +739,8 @@ def _nameList(value: Any) -> list[str]:
 
 
 def _severity(value: Any) -> int:
-    if value not in SEVERITIES:
-        raise ValueError(f"expected one of {', '.join(SEVERITIES)}, not {value!r}")
+    if not isinstance(value, str) or value not in SEVERITIES:
+        raise ValueError(f"expected one of {', '.join(SEVERITIES)}, not {_show(value)}")
     return SEVERITIES.index(value)
 
 
@@ -593,7 +748,7 @@ def _facilities(value: Any) -> frozenset[int]:
     names = _nameList(value)
     for name in names:
         if name not in FACILITIES:
-            raise ValueError(f"unknown facility {name!r} (one of: {', '.join(FACILITIES)})")
+            raise ValueError(f"unknown facility {name!r}{_didYouMean(name, FACILITIES)} (one of: {', '.join(FACILITIES)})")
     return frozenset(FACILITIES.index(name) for name in names)
 
 
@@ -636,7 +791,41 @@ def _name(value: Any) -> str:
 def _positiveInt(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError("expected a whole number greater than zero")
-    return value
+    return int(value)
+
+
+def _fileMode(value: Any) -> int:
+    """
+    Permissions in octal, as chmod takes them: C{640}, C{0640} or C{"0640"}
+    all mean rw-r-----.
+    """
+    text = getattr(value, "text", value)
+    if isinstance(value, bool) or not isinstance(text, str):
+        raise ValueError(f"expected permissions in octal such as 0640, not {_show(value)}")
+    digits = text.strip().lower().removeprefix("0o")
+    if not re.fullmatch(r"[0-7]{1,4}", digits) or int(digits, 8) > 0o777:
+        raise ValueError(f"expected permissions in octal from 0 to 0777 such as 0640, not {_show(value)}")
+    return int(digits, 8)
+
+
+def _uid(value: Any) -> int:
+    return _account(value, "user", lambda name: pwd.getpwnam(name).pw_uid)
+
+
+def _gid(value: Any) -> int:
+    return _account(value, "group", lambda name: grp.getgrnam(name).gr_gid)
+
+
+def _account(value: Any, what: str, lookUp: Callable[[str], int]) -> int:
+    """A user or group by name (looked up now, so a typo fails the check) or by number."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a {what} name or number, not {_show(value)}")
+    try:
+        return lookUp(value)
+    except KeyError:
+        raise ValueError(f"no {what} named {value!r} on this machine") from None
 
 
 def _banner(value: Any) -> bytes:
@@ -645,14 +834,22 @@ def _banner(value: Any) -> bytes:
     return value.encode("utf-8")
 
 
-def _protocol(value: Any) -> tuple[str, type | None]:
-    if value in BUILTIN_PROTOCOLS:
+def _protocol(value: Any, base: str) -> tuple[str, type | None]:
+    """
+    A built-in protocol, or a custom class imported like any Python module:
+    from logd's environment, C{PYTHONPATH}, or (searched last, so it shadows
+    nothing) the configuration file's directory.
+    """
+    if isinstance(value, str) and value in BUILTIN_PROTOCOLS:
         return value, None
     if not isinstance(value, str) or ":" not in value:
         raise ValueError(
-            f"unknown protocol {value!r} (one of: {', '.join(BUILTIN_PROTOCOLS)}, or \"package.module:Class\")"
+            f"unknown protocol {_show(value)}{_didYouMean(value, BUILTIN_PROTOCOLS)} "
+            f"(one of: {', '.join(BUILTIN_PROTOCOLS)}, or \"package.module:Class\")"
         )
     moduleName, _, className = value.partition(":")
+    if base not in sys.path:
+        sys.path.append(base)
     try:
         module = importlib.import_module(moduleName)
     except Exception as e:
@@ -669,23 +866,36 @@ def _sinkList(value: Any, spec: _Map, where: str, sinkNames: set[str], problems:
     if not isinstance(value, list) or not value:
         raise ValueError("expected a list of sink names")
     line = spec.keyLines["sinks"]
+    if not all(isinstance(name, str) for name in value):
+        raise ValueError("expected a list of sink names")
     unknown = [name for name in value if name not in sinkNames]
     for name in unknown:
-        problems.add(line, f"{where}.sinks", f"unknown sink {name!r}")
+        problems.add(line, f"{where}.sinks", f"unknown sink {name!r}{_didYouMean(name, sinkNames)}")
     if unknown:
         return None  # type: ignore[return-value]
     return tuple(dict.fromkeys(value))
 
 
-def _reportDuplicates(node: Any, where: str, problems: _Problems) -> None:
+def _reportDuplicates(node: Any, where: str, problems: _Problems, seen: set[int] | None = None) -> None:
+    """
+    Report duplicate keys, visiting each node once: a node that YAML
+    aliases share is reported under the first path that reaches it, so
+    nested aliases (the "billion laughs") cost their size in the file, not
+    the size they expand to.
+    """
+    if seen is None:
+        seen = set()
+    if not isinstance(node, (_Map, _Seq)) or id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, _Map):
         for line, key in node.duplicates:
             problems.add(line, _join(where, key), "duplicate key")
         for key, value in node.items():
-            _reportDuplicates(value, _join(where, key), problems)
-    elif isinstance(node, _Seq):
+            _reportDuplicates(value, _join(where, key), problems, seen)
+    else:
         for index, value in enumerate(node):
-            _reportDuplicates(value, f"{where}[{index}]", problems)
+            _reportDuplicates(value, f"{where}[{index}]", problems, seen)
 
 
 def load(path: str) -> Config:
@@ -713,7 +923,8 @@ def load(path: str) -> Config:
     if not isinstance(data, _Map):
         raise ConfigError(problems.lines + [f"{path}:1: expected a mapping with sinks and listeners"])
     checker = _Checker(path, data, problems)
-    checker.keys(data, "", (), ("sinks", "listeners"))
+    checker.keys(data, "", (), ("sinks", "listeners", "max_partial_bytes"))
+    maxPartialBytes = checker.value(data, "max_partial_bytes", "", parseSize, DEFAULT_MAX_PARTIAL_BYTES)
     sinkNames = set(data["sinks"]) if isinstance(data.get("sinks"), dict) else set()
     sinks = checker.sinks()
     listeners = checker.listeners(sinkNames)
@@ -721,4 +932,4 @@ def load(path: str) -> Config:
     checker.checkFilterListeners({spec.get("name") for spec in rawListeners if isinstance(spec, dict)})
     if problems.lines:
         raise ConfigError(problems.lines)
-    return Config(path=path, sinks=sinks, listeners=listeners)
+    return Config(path=path, sinks=sinks, listeners=listeners, maxPartialBytes=maxPartialBytes)

@@ -69,6 +69,21 @@ def sinkConfig(directory: Path, sink: str) -> Path:
     )
 
 
+def listenerConfig(tmp_path: Path, listener: str, sinks: str = "all: {type: stdout}") -> Path:
+    """
+    A config with one sink (line 2) and one flow-style listener on line 4.
+    """
+    return writeConfig(
+        tmp_path,
+        f"""
+        sinks:
+          {sinks}
+        listeners:
+          - {listener}
+        """,
+    )
+
+
 def problemsOf(path: Path | str) -> list[str]:
     """
     The problems C{load} reports for a config that must be rejected.

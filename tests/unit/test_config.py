@@ -23,6 +23,7 @@ from .helpers import (
     CustomDatagram,
     CustomLine,
     assertProblem,
+    listenerConfig,
     onlyProblem,
     problemsOf,
     sinkConfig,
@@ -31,21 +32,6 @@ from .helpers import (
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "etc" / "logd.yaml"
-
-
-def listenerConfig(tmp_path: Path, listener: str, sinks: str = "all: {type: stdout}") -> Path:
-    """
-    A config with one sink (line 2) and one flow-style listener on line 4.
-    """
-    return writeConfig(
-        tmp_path,
-        f"""
-        sinks:
-          {sinks}
-        listeners:
-          - {listener}
-        """,
-    )
 
 
 # Unknown keys --------------------------------------------------------------
@@ -63,7 +49,7 @@ def test_unknownTopLevelKey(tmp_path: Path) -> None:
         listners: []
         """,
     )
-    assert onlyProblem(path) == f"{path}:5: listners: unknown key"
+    assert onlyProblem(path) == f"{path}:5: listners: unknown key (did you mean 'listeners'?)"
 
 
 def test_unknownSinkKey(tmp_path: Path) -> None:
@@ -99,7 +85,7 @@ def test_unknownListenerKey(tmp_path: Path) -> None:
             maxline: 10
         """,
     )
-    assert onlyProblem(path) == f"{path}:9: listeners[1].maxline: unknown key"
+    assert onlyProblem(path) == f"{path}:9: listeners[1].maxline: unknown key (did you mean 'max_line'?)"
 
 
 # Duplicates ----------------------------------------------------------------
@@ -206,7 +192,7 @@ def test_missingSinksAndListeners(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "endpoint, words",
     [
-        ('"tcp:notaport"', ["bad endpoint", "tcp:notaport"]),
+        ('"tcp:notaport"', ["port 'notaport' is not a number from 0 to 65535"]),
         ('"bogus:1"', ["bad endpoint", "bogus"]),
         ('""', ["endpoint string"]),
         ("5140", ["endpoint string"]),
@@ -428,7 +414,7 @@ def test_unknownSinkReference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         """,
     )
     monkeypatch.chdir(tmp_path)
-    assert problemsOf("etc/logd.yaml") == ["etc/logd.yaml:14: listeners[2].sinks: unknown sink 'al'"]
+    assert problemsOf("etc/logd.yaml") == ["etc/logd.yaml:14: listeners[2].sinks: unknown sink 'al' (did you mean 'all'?)"]
 
 
 def test_everyUnknownSinkReported(tmp_path: Path) -> None:
@@ -436,7 +422,7 @@ def test_everyUnknownSinkReported(tmp_path: Path) -> None:
     path = listenerConfig(tmp_path, '{name: a, endpoint: "tcp:0", protocol: line, sinks: [al, all, console]}')
     problems = problemsOf(path)
     assert problems == [
-        f"{path}:4: listeners[0].sinks: unknown sink 'al'",
+        f"{path}:4: listeners[0].sinks: unknown sink 'al' (did you mean 'all'?)",
         f"{path}:4: listeners[0].sinks: unknown sink 'console'",
     ]
 
@@ -621,7 +607,7 @@ def test_shippedConfig() -> None:
     assert (byName["raw"].protocol, byName["raw"].kind) == ("raw", "stream")
     assert (byName["udp"].kind, byName["udp"].address) == ("udp", (5142, "127.0.0.1"))
     assert byName["local"].unixPath == str(var / "run" / "logd.sock")
-    assert byName["local"].endpoint == f"unix:{var / 'run' / 'logd.sock'}"
+    assert byName["local"].endpoint == f"unix:{var / 'run' / 'logd.sock'}:mode=660"
     assert byName["dgram"].unixPath == str(var / "run" / "logd.dgram")
     assert byName["dgram"].address[0] == str(var / "run" / "logd.dgram")
     assert all(listener.sinks == ("all",) for listener in config.listeners)
@@ -654,7 +640,7 @@ def test_relativePathsResolveAgainstConfigDirectory(tmp_path: Path, monkeypatch:
     assert s.endpoint == f"unix:{conf / 'run' / 's.sock'}:mode=660"
     assert t.unixPath == str(conf / "run" / "t.sock")
     assert d.unixPath == str(conf / "run" / "d.dgram")
-    assert d.address == (str(conf / "run" / "d.dgram"), 0o666)
+    assert d.address == (str(conf / "run" / "d.dgram"), 0o660)
 
 
 def test_relativeConfigPath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -680,24 +666,38 @@ def test_relativeConfigPath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         (4096, 4096),
         ("16MiB", 16 * 1024**2),
         ("16 MiB", 16 * 1024**2),
-        ("512k", 512 * 1024),
         ("512KiB", 512 * 1024),
-        ("1GB", 1024**3),
-        ("2T", 2 * 1024**4),
+        ("512kib", 512 * 1024),
+        ("512KB", 512 * 1000),
+        ("100MB", 100 * 1000**2),
+        ("100 mb", 100 * 1000**2),
+        ("1GB", 1000**3),
+        ("1GiB", 1024**3),
+        ("2TiB", 2 * 1024**4),
+        ("2TB", 2 * 1000**4),
         ("100", 100),
         ("100B", 100),
     ],
 )
 def test_parseSize(value: object, size: int) -> None:
-    """Sizes are byte counts or numbers with binary K/M/G/T multiples."""
+    """Sizes are byte counts, or numbers with KiB/MiB/GiB/TiB (powers of 1024) or KB/MB/GB/TB (powers of 1000)."""
     assert parseSize(value) == size
 
 
-@pytest.mark.parametrize("value", [0, -5, "0MiB", "lots", "16 XiB", "1.5MiB", True, None])
+@pytest.mark.parametrize("value", [0, -5, "0MiB", "lots", "16 XiB", "1.5MiB", True, None, [1], {"a": 1}])
 def test_parseSizeRejects(value: object) -> None:
     """Zero, negatives, garbage and booleans are no sizes."""
     with pytest.raises(ValueError):
         parseSize(value)
+
+
+@pytest.mark.parametrize("value, suggestion", [("512k", "512KiB"), ("16M", "16MiB"), ("1g", "1GiB"), ("2T", "2TiB")])
+def test_bareUnitIsAmbiguous(value: str, suggestion: str) -> None:
+    """A bare K/M/G/T is refused, not guessed at: the message offers both readings."""
+    with pytest.raises(ValueError) as info:
+        parseSize(value)
+    message = str(info.value)
+    assert "ambiguous" in message and suggestion in message and suggestion.replace("i", "") in message
 
 
 def test_sizesInConfig(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_whenFullDefaultsToPause(tmp_path: Path, sink: str) -> None:
         ("yes", "True"),  # YAML 1.1 reads yes as a boolean
         ("1", "1"),
         ('""', "''"),
-        ("[drop]", "['drop']"),
+        ("[drop]", "a list"),
         ("null", "None"),
     ],
 )
