@@ -120,6 +120,8 @@ class ListenerConfig:
     banner: bytes | None = None
     address: tuple | None = None
     unixPath: str | None = None
+    socketMode: int | None = None
+    """The permissions of a C{unix:} or C{unixgram:} listener's socket file."""
     protocolClass: type | None = None
 
     def describe(self) -> str:
@@ -490,7 +492,7 @@ class _Checker:
         banner = self.value(spec, "banner", where, _banner)
         if None in (name, endpoint, protocol, sinks):
             return None
-        kind, resolved, address, unixPath = endpoint
+        kind, resolved, address, unixPath, socketMode = endpoint
         if banner is not None and kind != "stream":
             self.problems.add(spec.keyLines["banner"], f"{where}.banner", "a datagram listener cannot send a banner")
             ok = False
@@ -516,10 +518,11 @@ class _Checker:
             banner=banner,
             address=address,
             unixPath=unixPath,
+            socketMode=socketMode,
             protocolClass=protocolClass,
         )
 
-    def endpoint(self, value: Any) -> tuple[str, str, tuple | None, str | None]:
+    def endpoint(self, value: Any) -> tuple[str, str, tuple | None, str | None, int | None]:
         if not isinstance(value, str) or not value.strip():
             raise ValueError("expected an endpoint string such as tcp:5140:interface=127.0.0.1")
         parts = _splitEndpoint(value.strip())
@@ -528,9 +531,9 @@ class _Checker:
             return self.udp(parts[1:])
         if kind == "unixgram":
             return self.unixgram(parts[1:])
-        unixPath = None
+        unixPath = socketMode = None
         if kind == "unix":
-            parts, unixPath = self.unixAddress(parts)
+            parts, unixPath, socketMode = self.unixAddress(parts)
         elif kind == "ssl":
             parts = self.sslPaths(parts)
         if kind in ("tcp", "tcp6", "ssl"):
@@ -538,12 +541,12 @@ class _Checker:
         description = ":".join(parts)
         if kind == "systemd":
             _checkSystemd(parts[1:])
-            return "stream", description, None, None
+            return "stream", description, None, None, None
         try:
             serverFromString(_NoReactor(), description)
         except Exception as e:
             raise ValueError(f"bad endpoint {value!r}: {e}") from None
-        return "stream", description, None, unixPath
+        return "stream", description, None, unixPath, socketMode
 
     def sslPaths(self, parts: list[str]) -> list[str]:
         """
@@ -562,7 +565,7 @@ class _Checker:
             parts.append("privateKey=" + _escapeColons(self.resolve("server.pem")))
         return parts
 
-    def unixAddress(self, parts: list[str]) -> tuple[list[str], str]:
+    def unixAddress(self, parts: list[str]) -> tuple[list[str], str, int]:
         parts = list(parts)
         path = None
         for i, part in enumerate(parts[1:], start=1):
@@ -575,10 +578,15 @@ class _Checker:
                 parts[i] = _escapeColons(path)
         if path is None:
             raise ValueError("a unix: endpoint needs a socket path")
-        if not any(part.startswith("mode=") for part in parts[1:]):
+        modes = [part[len("mode=") :] for part in parts[1:] if part.startswith("mode=")]
+        if not modes:
             # Twisted's default is 0666: any local user could write records.
             parts.append(f"mode={DEFAULT_SOCKET_MODE:o}")
-        return parts, path
+        try:
+            mode = int(modes[-1], 8) if modes else DEFAULT_SOCKET_MODE
+        except ValueError:
+            raise ValueError(f"bad mode {modes[-1]!r} (expected octal, such as 660)") from None
+        return parts, path, mode
 
     def socketPath(self, path: str) -> str:
         if not path:
@@ -591,7 +599,7 @@ class _Checker:
             )
         return resolved
 
-    def udp(self, args: list[str]) -> tuple[str, str, tuple, None]:
+    def udp(self, args: list[str]) -> tuple[str, str, tuple, None, None]:
         port, interface = None, ""
         for arg in args:
             key, sep, rest = arg.partition("=")
@@ -608,9 +616,9 @@ class _Checker:
         if interface:
             _checkInterface(interface, "udp")
         description = f"udp:{port}" + (f":interface={_escapeColons(interface)}" if interface else "")
-        return "udp", description, (int(port), interface), None
+        return "udp", description, (int(port), interface), None, None
 
-    def unixgram(self, args: list[str]) -> tuple[str, str, tuple, str]:
+    def unixgram(self, args: list[str]) -> tuple[str, str, tuple, str, int]:
         path, mode = None, DEFAULT_SOCKET_MODE
         for arg in args:
             key, sep, rest = arg.partition("=")
@@ -629,7 +637,7 @@ class _Checker:
             raise ValueError("a unixgram: endpoint needs a socket path")
         resolved = self.socketPath(path)
         description = f"unixgram:{_escapeColons(resolved)}:mode={mode:o}"
-        return "unixgram", description, (resolved, mode), resolved
+        return "unixgram", description, (resolved, mode), resolved, mode
 
 
 _SSL_PATH_KEYS = ("privateKey", "certKey", "extraCertChainFile", "dhParameters", "caCertsDir")

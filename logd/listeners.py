@@ -31,8 +31,11 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twisted.internet import unix
+
 from logd.config import ListenerConfig
 from logd.errors import StartupError
+from logd.files import RunAs, chownIfRoot, directoryMode, makeDirectories
 from logd.protocols import ListenerFactory, buildDatagramProtocol
 
 IDLE_SECONDS = 0.5
@@ -44,15 +47,17 @@ MAX_DATAGRAM = 65535
 """Twisted's default of 8192 silently truncates larger datagrams."""
 
 
-def _claimSocketPath(name: str, path: str, kind: int) -> None:
+def _claimSocketPath(name: str, path: str, kind: int, mode: int, runAs: RunAs | None) -> None:
     """
     Make way for a Unix socket at C{path}: a socket file nobody listens on
     is left over from an earlier run and is removed; a live one is in use.
+    Missing directories are created for the user logd runs as, who must be
+    able to remove the socket at stop.
     """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        makeDirectories(os.path.dirname(path), directoryMode(mode), runAs)
         return
 
     if not stat.S_ISSOCK(st.st_mode):
@@ -105,26 +110,34 @@ def _describeFailure(error: BaseException) -> str:
 
 
 class _ListenerService(Service):
+    """
+    Twisted's ports log their own start-up line (C{listener 'telnet'
+    starting on 5140}), with the real port even for port 0, so the
+    service adds none.
+    """
+
     log = Logger()
 
-    def __init__(self, config: ListenerConfig, factory: ListenerFactory, reactor: Any) -> None:
+    def __init__(self, config: ListenerConfig, factory: ListenerFactory, reactor: Any, runAs: RunAs | None = None) -> None:
         self.name = f"listener/{config.name}"
         self.config = config
         self.factory = factory
         self.reactor = reactor
+        self.runAs = runAs
         self.port: IListeningPort | None = None
-
 
     def privilegedStartService(self) -> None:
         try:
             self.port = self._listen()
+            if self.config.unixPath and self.runAs is not None:
+                # As if the user logd runs as had created it.
+                chownIfRoot(self.config.unixPath, self.runAs.uid, self.runAs.gid)
         except StartupError:
             raise
         except Exception as e:
             raise StartupError(
                 f"listener {self.config.name!r}: cannot listen on {self.config.endpoint}: {_describeFailure(e)}"
             ) from None
-        self.log.info("listener {name!r}: listening on {endpoint}", name=self.config.name, endpoint=self.config.endpoint)
         Service.privilegedStartService(self)
 
     def startService(self) -> None:
@@ -143,7 +156,7 @@ class StreamListenerService(_ListenerService):
 
     def _listen(self) -> IListeningPort:
         if self.config.unixPath:
-            _claimSocketPath(self.config.name, self.config.unixPath, socket.SOCK_STREAM)
+            _claimSocketPath(self.config.name, self.config.unixPath, socket.SOCK_STREAM, self.config.socketMode, self.runAs)
         endpoint = serverFromString(self.reactor, self.config.endpoint)
         result: list[Any] = []
         endpoint.listen(self.factory).addBoth(result.append)
@@ -151,7 +164,10 @@ class StreamListenerService(_ListenerService):
             raise StartupError(f"listener {self.config.name!r}: {self.config.endpoint} did not bind at once")
         if isinstance(result[0], Failure):
             result[0].raiseException()
-        return result[0]
+        port = result[0]
+        if isinstance(port, unix.Port):
+            port.connectionLost = _UnixPortClosing(port)  # type: ignore[method-assign]
+        return port
 
     def stopService(self) -> Deferred:
         Service.stopService(self)
@@ -200,10 +216,58 @@ class StreamListenerService(_ListenerService):
             await _later(clock, POLL_SECONDS)
 
 
+class _UnixPortClosing:
+    """
+    What a Unix stream port does when it closes, as Twisted does it, except
+    that a socket file that cannot be removed (its directory is not ours to
+    write after a privilege drop) is a warning, not an unhandled error that
+    also keeps the stop from finishing.  The next start replaces the file.
+    """
+
+    log = Logger()
+
+    def __init__(self, port: unix.Port) -> None:
+        self.port = port
+
+    def __call__(self, reason: Failure) -> None:
+        port = self.port
+        path = os.fsdecode(port._bindPath)
+        if not path.startswith("\0"):
+            try:
+                os.unlink(path)
+            except OSError as e:
+                self.log.warn("cannot remove the socket {path}: {error}; the next start replaces it", path=path, error=e.strerror)
+        if port.lockFile is not None:
+            port.lockFile.unlock()
+        unix.tcp.Port.connectionLost(port, reason)
+
+
 def _later(clock: Any, seconds: float) -> Deferred:
     d: Deferred = Deferred()
     clock.callLater(seconds, d.callback, None)
     return d
+
+
+class _UnixDatagramPort(unix.DatagramPort):
+    """
+    Twisted's Unix datagram port, whose start-up line names the listener
+    (C{listener 'dgram' starting on '/run/logd/logd.dgram'}) like every
+    other port's, not the protocol's class.  The binding is Twisted's own.
+    """
+
+    def _bindSocket(self) -> None:
+        from twisted.python import log
+
+        log.msg(f"{self.protocol.logPrefix()} starting on {self.port!r}")
+        try:
+            skt = self.createInternetSocket()
+            skt.bind(self.port)
+        except OSError as le:
+            raise CannotListenError(None, self.port, le)
+        os.chmod(self.port, self.mode)
+        self.connected = 1
+        self.socket = skt
+        self.fileno = self.socket.fileno
 
 
 class DatagramListenerService(_ListenerService):
@@ -212,8 +276,8 @@ class DatagramListenerService(_ListenerService):
     when a sink is full, what it cannot take is counted as dropped.
     """
 
-    def __init__(self, config: ListenerConfig, factory: ListenerFactory, reactor: Any) -> None:
-        super().__init__(config, factory, reactor)
+    def __init__(self, config: ListenerConfig, factory: ListenerFactory, reactor: Any, runAs: RunAs | None = None) -> None:
+        super().__init__(config, factory, reactor, runAs)
         self.protocol = buildDatagramProtocol(factory)
 
     def _listen(self) -> IListeningPort:
@@ -222,8 +286,9 @@ class DatagramListenerService(_ListenerService):
             listening = self.reactor.listenUDP(port, self.protocol, interface=interface, maxPacketSize=MAX_DATAGRAM)
         else:
             path, mode = self.config.address
-            _claimSocketPath(self.config.name, path, socket.SOCK_DGRAM)
-            listening = self.reactor.listenUNIXDatagram(path, self.protocol, maxPacketSize=MAX_DATAGRAM, mode=mode)
+            _claimSocketPath(self.config.name, path, socket.SOCK_DGRAM, mode, self.runAs)
+            listening = _UnixDatagramPort(path, self.protocol, maxPacketSize=MAX_DATAGRAM, mode=mode, reactor=self.reactor)
+            listening.startListening()
         _enlargeReceiveBuffer(listening)
         return listening
 

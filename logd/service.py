@@ -9,6 +9,7 @@ sinks, which flush and close.
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Any
 
@@ -17,6 +18,8 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.logger import Logger
 
 from logd.config import Config, SinkConfig
+from logd.errors import StartupError
+from logd.files import RunAs
 from logd.formats import makeFormatter
 from logd.listeners import DatagramListenerService, StreamListenerService
 from logd.protocols import ListenerFactory
@@ -38,14 +41,52 @@ class LogdService(MultiService):
         self.sinks = sinks
         self.listeners = listeners
         self.reactor = reactor
+        self.reportTo: int | None = None
+        """
+        A descriptor for the terminal twistd was started from (see
+        L{logd.tap}): a daemonized twistd has pointed standard error at
+        /dev/null by the time a port turns out to be in use.
+        """
         self._previousHUP: Any = None
         for child in [*sinks, *listeners]:
             child.setServiceParent(self)
 
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except StartupError as e:
+            self._reportStartupError(e)
+            raise
+
     def startService(self) -> None:
-        super().startService()
+        try:
+            super().startService()
+        except StartupError as e:
+            self._reportStartupError(e)
+            raise
         self._previousHUP = signal.signal(signal.SIGHUP, self._onHUP)
         self.log.info("logd started: {n} listeners, {m} sinks", n=len(self.listeners), m=len(self.sinks))
+        self._closeReport()
+
+    def _reportStartupError(self, error: StartupError) -> None:
+        """
+        One whole line, as text, in twistd's log (its C{--logfile}, or
+        stdout with C{-n}) and on the terminal that started twistd: twistd
+        itself passes its waiting parent only the first 100 bytes, as a
+        bytes repr.
+        """
+        self.log.critical("logd: {error}", error=str(error))
+        if self.reportTo is not None:
+            try:
+                os.write(self.reportTo, f"logd: {error}\n".encode("utf-8", "backslashreplace"))
+            except OSError:
+                pass
+        self._closeReport()
+
+    def _closeReport(self) -> None:
+        if self.reportTo is not None:
+            fd, self.reportTo = self.reportTo, None
+            os.close(fd)
 
     def _onHUP(self, signum: int, frame: Any) -> None:
         self.reactor.callFromThread(self.reopen)
@@ -69,6 +110,15 @@ class LogdService(MultiService):
             if self._previousHUP is not None:
                 signal.signal(signal.SIGHUP, self._previousHUP)
                 self._previousHUP = None
+            for sink in self.sinks:
+                self.log.info(
+                    "sink {name!r}: {written} bytes written, {lost} records not written, "
+                    "{mended} files found ending inside a record (given an LF)",
+                    name=sink.sinkName,
+                    written=sink.bytesWritten,
+                    lost=sink.recordsLost,
+                    mended=getattr(sink, "recordsMended", 0),
+                )
             for listener in self.listeners:
                 stats = listener.factory.router.stats
                 self.log.info(
@@ -102,23 +152,31 @@ async def _stop(service: Service) -> None:
         LogdService.log.failure("{listener} failed to stop cleanly", listener=service.name)
 
 
-def makeSink(config: SinkConfig, reactor: Any, formatters: dict[Any, Any], stdoutFD: int) -> BufferedSink:
+def makeSink(
+    config: SinkConfig, reactor: Any, formatters: dict[Any, Any], stdoutFD: int, runAs: RunAs | None = None
+) -> BufferedSink:
     key = (config.format, config.template)
     if key not in formatters:
         formatters[key] = makeFormatter(config.format, config.template)
     formatter = formatters[key]
     if config.type == "file":
-        return FileSink(config, formatter, reactor)
+        return FileSink(config, formatter, reactor, runAs)
     return StdoutSink(config, formatter, reactor, stdoutFD)
 
 
-def buildService(config: Config, reactor: Any, stdoutFD: int = 1) -> LogdService:
+def buildService(config: Config, reactor: Any, stdoutFD: int = 1, runAs: RunAs | None = None) -> LogdService:
     """
     Wire a checked configuration into services; nothing is bound or opened
     until the service starts.
+
+    @param runAs: the user and group twistd will switch to after binding
+        (its C{-u}/C{-g}), to whom the files, directories and sockets logd
+        creates are given.
     """
     formatters: dict[str, Any] = {}
-    sinks = {name: makeSink(sinkConfig, reactor, formatters, stdoutFD) for name, sinkConfig in config.sinks.items()}
+    sinks = {
+        name: makeSink(sinkConfig, reactor, formatters, stdoutFD, runAs) for name, sinkConfig in config.sinks.items()
+    }
     listeners: list[Service] = []
     for listenerConfig in config.listeners:
         stream = listenerConfig.kind == "stream"
@@ -131,5 +189,5 @@ def buildService(config: Config, reactor: Any, stdoutFD: int = 1) -> LogdService
         )
         factory = ListenerFactory(listenerConfig, router, reactor)
         serviceClass = StreamListenerService if stream else DatagramListenerService
-        listeners.append(serviceClass(listenerConfig, factory, reactor))
+        listeners.append(serviceClass(listenerConfig, factory, reactor, runAs))
     return LogdService(list(sinks.values()), listeners, reactor)

@@ -30,6 +30,7 @@ from twisted.logger import Logger
 
 from logd.config import Rotation, SinkConfig
 from logd.errors import StartupError
+from logd.files import RunAs, chownIfRoot, directoryMode, makeDirectories
 from logd.formats import Formatter
 from logd.records import Batch
 from logd.routing import IPressureObserver, ISink
@@ -75,6 +76,8 @@ class BufferedSink(Service):
         self._retryCall: Any = None
         self._lastDropWarning = float("-inf")
         self.bytesWritten = 0
+        self.recordsLost = 0
+        """Records this sink had taken but could not write: left over at stop, or the rest of a cut record with nowhere to go."""
 
     # ISink
 
@@ -221,12 +224,18 @@ class BufferedSink(Service):
         self._flushCall = None
         self.flush()
         if self._buffered:
+            # Every formatted record ends with an LF, so the LFs count the
+            # records (the rest of a record cut short by a failed write too).
+            lost = sum(piece.count(b"\n") for piece in self._buffer)
+            self.recordsLost += lost
             self.log.error(
-                "sink {sink!r}: stopping with {buffered} bytes not written: {error}",
+                "sink {sink!r}: stopping with {records} records ({buffered} bytes) not written: {error}",
                 sink=self.sinkName,
+                records=lost,
                 buffered=self._buffered,
                 error=self._failure,
             )
+            self._buffer, self._buffered = [], 0
 
     def reopen(self) -> None:
         """
@@ -301,17 +310,31 @@ class FileSink(BufferedSink):
     C{copytruncate}) cannot make us write over data.  Once a second the sink
     checks that the path still names the file it has open, and reopens it if
     the file was deleted or replaced.
+
+    A file is created with the sink's C{mode} (default 0640) whatever the
+    umask, owned by its C{owner}/C{group} or else by the user logd runs as.
+    Every record starts on a line of its own: a file found ending inside a
+    record (cut short by a full disk in an earlier run, say) gets an LF
+    first, counted in C{recordsMended}.
     """
 
-    def __init__(self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime) -> None:
+    def __init__(self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime, runAs: RunAs | None = None) -> None:
         super().__init__(config, formatter, reactor)
         assert config.path is not None
         self.path = config.path
         self.rotation: Rotation | None = config.rotate
+        self.runAs = runAs
+        self.recordsMended = 0
+        """Files found ending inside a record, given an LF before our first record."""
         self._fd: int | None = None
+        self._fileId: tuple[int, int] | None = None
+        """The (device, inode) of the open file: a reopen may find the same file or a new one."""
         self._fileSize = 0
         self._midRecord = False
         """Whether the last write stopped inside a record (it failed partway)."""
+        self._reopenProblem: str | None = None
+        """Why the path could not be reopened, while we keep writing to the file we have."""
+        self._chownProblem = False
         self._check = LoopingCall(self._checkFile)
         self._check.clock = reactor
 
@@ -334,13 +357,89 @@ class FileSink(BufferedSink):
         super().stopService()
         self._close()
 
+    # opening
+
     def _open(self) -> None:
+        self._adopt(self._openFile())
+
+    def _openFile(self) -> int:
+        """
+        Open the path for appending, creating it (and its directories) with
+        the configured mode and owner if it is not there.
+        """
+        config = self.config
         directory = os.path.dirname(self.path)
         if directory:
-            os.makedirs(directory, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self._fd = fd
-        self._fileSize = os.fstat(fd).st_size
+            makeDirectories(directory, directoryMode(config.mode), self.runAs, config.group)
+        flags = os.O_APPEND | os.O_CLOEXEC
+        try:
+            # Read access too, to see how the file ends (see _adopt).
+            fd = os.open(self.path, flags | os.O_RDWR | os.O_CREAT | os.O_EXCL, config.mode)
+        except FileExistsError:
+            try:
+                return os.open(self.path, flags | os.O_RDWR)
+            except PermissionError:
+                return os.open(self.path, flags | os.O_WRONLY)
+        try:
+            os.fchmod(fd, config.mode)
+            self._chown(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _chown(self, fd: int) -> None:
+        uid = self.config.owner if self.config.owner is not None else (self.runAs.uid if self.runAs else None)
+        gid = self.config.group if self.config.group is not None else (self.runAs.gid if self.runAs else None)
+        try:
+            chownIfRoot(fd, uid, gid)
+        except OSError as e:
+            if not self._chownProblem:
+                self._chownProblem = True
+                self.log.warn("sink {sink!r}: cannot give {path} to {uid}:{gid}: {error}", sink=self.sinkName, path=self.path, uid=uid, gid=gid, error=e)
+
+    def _adopt(self, fd: int) -> None:
+        """
+        Make C{fd} the file we write to.  If we were inside a record when a
+        write failed, its rest continues in the same file, and is dropped
+        (counted) if that file is gone: written at the top of another, it
+        would be a line without a time or a peer.
+        """
+        try:
+            st = os.fstat(fd)
+            fileId = (st.st_dev, st.st_ino)
+            if self._midRecord and fileId != self._fileId:
+                self._dropCutRest()
+            if not self._midRecord and st.st_size and not _endsWithLF(fd, st.st_size):
+                _writeAll(fd, b"\n")
+                self.recordsMended += 1
+                self.log.warn(
+                    "sink {sink!r}: {path} ended inside a record (cut short earlier, by a full disk or a crash); "
+                    "ended it with a newline so that new records start on their own line",
+                    sink=self.sinkName,
+                    path=self.path,
+                )
+                size = st.st_size + 1
+            else:
+                size = st.st_size
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd, self._fileId, self._fileSize = fd, fileId, size
+
+    def _dropCutRest(self) -> None:
+        data = b"".join(self._buffer)
+        cut = data.find(b"\n") + 1 or len(data)
+        self._buffer = [data[cut:]] if cut < len(data) else []
+        self._buffered -= cut
+        self._midRecord = False
+        self.recordsLost += 1
+        self.log.error(
+            "sink {sink!r}: the file holding the start of a record cut short by a failed write is gone; "
+            "dropped the record's remaining {n} bytes",
+            sink=self.sinkName,
+            n=cut,
+        )
 
     def _close(self) -> None:
         if self._fd is not None:
@@ -353,14 +452,44 @@ class FileSink(BufferedSink):
     def reopen(self) -> None:
         """
         Flush into the old file, then open the path again: after logrotate
-        has moved the file away, new records go to a new file.
+        has moved the file away, new records go to a new file.  If the path
+        cannot be opened (a directory this user may not write, after a
+        privilege drop), records keep going to the file already open, as
+        long as it still has a name: nothing is held back or lost for it.
         """
         self.flush()
-        self._close()
         try:
-            self._open()
+            fd = self._openFile()
         except OSError as e:
-            self._failed(e)
+            self._cannotReopen(e)
+            return
+        old, self._fd = self._fd, None
+        try:
+            self._adopt(fd)
+        except OSError as e:
+            self._fd = old
+            self._cannotReopen(e)
+            return
+        if old is not None:
+            os.close(old)
+        if self._reopenProblem is not None:
+            self.log.info("sink {sink!r}: reopened {path}", sink=self.sinkName, path=self.path)
+            self._reopenProblem = None
+
+    def _cannotReopen(self, error: OSError) -> None:
+        if self._fd is not None and _stillNamed(self._fd):
+            if self._reopenProblem is None:
+                self._reopenProblem = str(error)
+                self.log.error(
+                    "sink {sink!r}: cannot reopen {path}: {error}; still writing to the file it had open "
+                    "(wherever it was moved) until the path can be opened",
+                    sink=self.sinkName,
+                    path=self.path,
+                    error=error,
+                )
+            return
+        self._close()
+        self._failed(error)
 
     def _reopenAfterFailure(self) -> bool:
         self._close()
@@ -396,12 +525,20 @@ class FileSink(BufferedSink):
     def _writeSome(self, pieces: list[bytes]) -> int:
         if self._fd is None:
             self._open()
-        if self.rotation is None:
+        if self.rotation is not None:
+            # Rotation cuts between records, so it needs the bytes in one piece.
+            return self._writeRotating(b"".join(pieces))
+        try:
             written = _writevAll(self._fd, pieces)
-            self._fileSize += written
-            return written
-        # Rotation cuts between records, so it needs the bytes in one piece.
-        return self._writeRotating(b"".join(pieces))
+        except OSError as e:
+            partial = getattr(e, "written", 0)
+            self._fileSize += partial
+            if partial:
+                self._midRecord = _byteAt(pieces, partial - 1) != 0x0A
+            raise
+        self._fileSize += written
+        self._midRecord = False
+        return written
 
     def _writeRotating(self, data: bytes) -> int:
         """
@@ -428,7 +565,8 @@ class FileSink(BufferedSink):
                     cut = data.rfind(b"\n", done, done + max(room, 0)) + 1
                     if cut <= done:
                         if self._fileSize:
-                            self._rotate()
+                            if not self._truncatedElsewhere():
+                                self._rotate()
                             continue
                         cut = data.find(b"\n", done) + 1 or total
                 self._fileSize += _writeAll(self._fd, data[done:cut])
@@ -444,6 +582,25 @@ class FileSink(BufferedSink):
         self._midRecord = data[-1:] != b"\n"
         return done
 
+    def _truncatedElsewhere(self) -> bool:
+        """
+        Before rotating, ask the file its real size: after logrotate's
+        C{copytruncate} (or any C{truncate}) it is smaller than what we
+        wrote, and rotating now would put away a nearly empty file.
+        """
+        actual = os.fstat(self._fd).st_size
+        if actual >= self._fileSize:
+            return False
+        self.log.info(
+            "sink {sink!r}: {path} was truncated by someone else ({size} bytes now, not {believed})",
+            sink=self.sinkName,
+            path=self.path,
+            size=actual,
+            believed=self._fileSize,
+        )
+        self._fileSize = actual
+        return True
+
     def _rotate(self) -> None:
         """
         C{all.log} becomes C{all.log.1}, C{.1} becomes C{.2}, and so on up to
@@ -457,6 +614,29 @@ class FileSink(BufferedSink):
                 os.replace(source, f"{self.path}.{n + 1}")
         os.replace(self.path, f"{self.path}.1")
         self._open()
+
+
+def _endsWithLF(fd: int, size: int) -> bool:
+    try:
+        return os.pread(fd, 1, size - 1) == b"\n"
+    except OSError:
+        return True  # opened write-only (we may not read it): nothing to mend that we can see
+
+
+def _stillNamed(fd: int) -> bool:
+    """Whether the open file still has a name somewhere (was moved, not deleted)."""
+    try:
+        return os.fstat(fd).st_nlink > 0
+    except OSError:
+        return False
+
+
+def _byteAt(pieces: list[bytes], index: int) -> int:
+    for piece in pieces:
+        if index < len(piece):
+            return piece[index]
+        index -= len(piece)
+    raise IndexError(index)
 
 
 class StdoutSink(BufferedSink):

@@ -9,13 +9,16 @@ on the terminal that started it, with every problem, and exit status 1.
 from __future__ import annotations
 
 import os
+import pwd
 import sys
 from typing import Any
 
 from twisted.python import usage
 
+from logd import __version__
 from logd.config import Config, ConfigError, load
 from logd.errors import StartupError
+from logd.files import RunAs
 from logd.service import LogdService, buildService
 
 DEFAULT_CONFIG = "/etc/logd/logd.yaml"
@@ -28,6 +31,13 @@ class Options(usage.Options):
 
     config: Config
 
+    def opt_version(self) -> None:
+        """Print logd's version (and Twisted's) and exit."""
+        from twisted import version
+
+        print(f"logd {__version__} (Twisted {version.short()})")
+        raise SystemExit(0)
+
     def postOptions(self) -> None:
         try:
             self.config = load(self["config"])
@@ -39,19 +49,37 @@ class Options(usage.Options):
             raise SystemExit(1) from None
 
 
-def _reportStartupError(kind: type, value: BaseException, tb: Any, _default: Any = sys.excepthook) -> None:
+def _quietStartupError(kind: type, value: BaseException, tb: Any, _default: Any = sys.excepthook) -> None:
     """
-    A listener or sink that cannot start is one line on the real standard
-    error (twistd has replaced C{sys.stderr} by then), not a traceback.
+    A listener or sink that cannot start has been reported where it
+    happened (L{LogdService._reportStartupError}): no traceback after it.
     """
-    if isinstance(value, StartupError):
-        os.write(2, f"logd: {value}\n".encode("utf-8", "backslashreplace"))
-    else:
+    if not isinstance(value, StartupError):
         _default(kind, value, tb)
+
+
+def runAs(twistdOptions: Any) -> RunAs | None:
+    """
+    Whom twistd will run as after binding, by the same rules twistd applies
+    (C{-u} alone means that user's group), if it is going to switch at all.
+    """
+    if twistdOptions is None or os.getuid() != 0:
+        return None
+    uid, gid = twistdOptions.get("uid"), twistdOptions.get("gid")
+    if uid is None and gid is None:
+        return None
+    if uid is None:
+        uid = os.getuid()
+    if gid is None:
+        gid = pwd.getpwuid(uid).pw_gid
+    return RunAs(uid, gid)
 
 
 def makeService(options: Options) -> LogdService:
     from twisted.internet import reactor
 
-    sys.excepthook = _reportStartupError
-    return buildService(options.config, reactor)
+    sys.excepthook = _quietStartupError
+    service = buildService(options.config, reactor, runAs=runAs(getattr(options, "parent", None)))
+    # Taken now, before twistd daemonizes and points fd 2 at /dev/null.
+    service.reportTo = os.dup(2)
+    return service
