@@ -96,8 +96,13 @@ class ListenerFactory(Factory):
         self.router.addProducer(connection.transport)
 
     def unregisterProtocol(self, connection: Any) -> None:
+        """
+        A connection has ended: its bytes count now, whether a built-in
+        protocol or a custom one (wrapped in L{_Tracked}) read them.
+        """
         self.connections.discard(connection)
         self.router.removeProducer(connection.transport)
+        self.router.stats.bytesReceived += connection.bytesReceived
 
 
 class StreamProtocol(Protocol):
@@ -129,7 +134,6 @@ class StreamProtocol(Protocol):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.finish()
-        self.factory.router.stats.bytesReceived += self.bytesReceived
         self.factory.unregisterProtocol(self)
 
     def finish(self) -> None:

@@ -111,3 +111,20 @@ async def test_customDatagramProtocol(logd: Harness, kind: str) -> None:
     await waitFor(lambda: readRecords(out), "a record")
     await logd.stop(service)
     assert [(r.peer, r.message) for r in readRecords(out)] == [(client.peer, b"SHOUT THIS")]
+
+
+@pytest.mark.parametrize("cls", ["ReversedWords", "Numbered"])
+@pytest_twisted.ensureDeferred
+async def test_customProtocolBytesAreCounted(logd: Harness, cls: str) -> None:
+    """
+    The bytes a custom protocol's connection sent count in the listener's
+    bytesReceived, as for the built-in protocols (6 bytes sent: 6 counted).
+    """
+    service = logd.start({"out": logd.fileSink()}, [customListener(logd, "tcp", cls)])
+    client = await connect(service)
+    client.send(b"a b c\n")
+    await client.close()
+    stats = service.listeners[0].factory.router.stats
+    await waitFor(lambda: stats.bytesReceived == 6, "the connection's 6 bytes to be counted")
+    await logd.stop(service)
+    assert stats.bytesReceived == 6
