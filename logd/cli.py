@@ -9,6 +9,7 @@ lines from a shell without reaching for nc.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any, Sequence
 
@@ -84,19 +85,44 @@ class _Stream(Protocol):
             self.done.callback(None)
 
 
-async def _sendStream(reactor: Any, endpoint: str) -> None:
-    from twisted.internet.endpoints import clientFromString
+_HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]+)):(?P<port>\d+)\Z")
 
+
+def _hostAndPort(rest: str) -> tuple[str, int] | None:
+    """
+    C{HOST:PORT} or C{[V6ADDR]:PORT}, as people write addresses (Twisted's
+    client strings would want the colons of C{::1} escaped).
+    """
+    match = _HOST_PORT.match(rest)
+    if match is None:
+        return None
+    return match.group("v6") or match.group("host"), int(match.group("port"))
+
+
+def _streamEndpoint(reactor: Any, endpoint: str) -> Any:
+    from twisted.internet.endpoints import HostnameEndpoint, clientFromString
+
+    kind, _, rest = endpoint.partition(":")
+    target = _hostAndPort(rest) if kind == "tcp" else None
+    if target is not None:
+        # IPv4, IPv6 and names alike (HostnameEndpoint tries every address).
+        return HostnameEndpoint(reactor, target[0].encode("idna"), target[1])
+    return clientFromString(reactor, endpoint)
+
+
+async def _sendStream(reactor: Any, endpoint: str) -> None:
     done: Deferred = Deferred()
-    await clientFromString(reactor, endpoint).connect(Factory.forProtocol(lambda: _Stream(done)))
+    await _streamEndpoint(reactor, endpoint).connect(Factory.forProtocol(lambda: _Stream(done)))
     await done
 
 
 def _datagramTarget(endpoint: str) -> tuple[str, Any]:
     kind, _, rest = endpoint.partition(":")
     if kind == "udp":
-        host, _, port = rest.rpartition(":")
-        return "udp", (host.strip("[]") or "127.0.0.1", int(port))
+        target = _hostAndPort(rest)
+        if target is None:
+            raise ValueError("expected udp:HOST:PORT, udp:[IPV6]:PORT")
+        return "udp", target
     return "unixgram", rest
 
 
@@ -108,9 +134,13 @@ def _sendDatagrams(reactor: Any, endpoint: str) -> None:
     kind, target = _datagramTarget(endpoint)
     import socket
 
-    family = socket.AF_UNIX if kind == "unixgram" else (socket.AF_INET6 if ":" in target[0] else socket.AF_INET)
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    sock.connect(target)
+    if kind == "unixgram":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.connect(target)
+    else:
+        family, _, _, _, address = socket.getaddrinfo(*target, type=socket.SOCK_DGRAM)[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.connect(address)
     for line in sys.stdin.buffer:
         sock.send(line)
     sock.close()

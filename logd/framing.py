@@ -168,6 +168,24 @@ class LineSplitter:
             lines = [*lines, *self._pieces()]
         return lines
 
+    @property
+    def held(self) -> int:
+        """Bytes of the unfinished line held."""
+        return len(self._partial)
+
+    def release(self) -> list[bytes]:
+        """
+        Give up the unfinished line now, as a piece of its own (see
+        L{logd.partials}), but for its last byte: it may be a CR whose LF
+        has not arrived.
+        """
+        data = self._partial
+        if len(data) <= 1:
+            return []
+        self._partial = data[-1:]
+        self._emitted += len(data) - 1
+        return [data[:-1]]
+
     def finish(self) -> list[bytes]:
         """
         The unterminated last line, when the connection ends.

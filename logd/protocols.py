@@ -16,9 +16,10 @@ from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 
-from logd.config import ListenerConfig
+from logd.config import DEFAULT_MAX_PARTIAL_BYTES, ListenerConfig
 from logd.fields import SyslogFields
 from logd.framing import LineSplitter, TelnetFilter, splitDatagram
+from logd.partials import PartialBudget
 from logd.records import Batch, formatPeer
 from logd.routing import Router
 from logd.syslog import SyslogFramer, datagram_frame
@@ -42,11 +43,18 @@ class ListenerFactory(Factory):
 
     noisy = False
 
-    def __init__(self, config: ListenerConfig, router: Router, clock: IReactorTime) -> None:
+    def __init__(
+        self, config: ListenerConfig, router: Router, clock: IReactorTime, partials: PartialBudget | None = None
+    ) -> None:
+        """
+        @param partials: the bound on unfinished lines that every listener
+            of the daemon shares.
+        """
         self.config = config
         self.name = config.name
         self.router = router
         self.clock = clock
+        self.partials = partials if partials is not None else PartialBudget(DEFAULT_MAX_PARTIAL_BYTES)
         self.connections: set[Any] = set()
         if config.protocolClass is not None:
             self.protocol = config.protocolClass
@@ -134,7 +142,22 @@ class StreamProtocol(Protocol):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.finish()
+        self.factory.partials.update(self, 0)
         self.factory.unregisterProtocol(self)
+
+    def releasePartial(self) -> None:
+        """
+        Record the unfinished message held now, cut early to keep the
+        daemon's memory bounded (L{logd.partials}).
+        """
+        pieces = self.framer.release()
+        self.factory.partials.update(self, self.framer.held)
+        if pieces:
+            self.factory.router.stats.cutEarly += 1
+            self.emitReleased(pieces)
+
+    def emitReleased(self, pieces: list[bytes]) -> None:
+        self.emit(pieces)
 
     def finish(self) -> None:
         """
@@ -168,7 +191,7 @@ class LineProtocol(StreamProtocol):
 
     def connectionMade(self) -> None:
         self._telnet = TelnetFilter()
-        self._lines = LineSplitter(self.factory.config.maxLine)
+        self._lines = self.framer = LineSplitter(self.factory.config.maxLine)
         self._perLine = type(self).lineReceived is not LineProtocol.lineReceived
         super().connectionMade()
 
@@ -176,6 +199,10 @@ class LineProtocol(StreamProtocol):
         lines = self._lines.feed(self._telnet.feed(data))
         if lines:
             self.linesReceived(lines)
+        self.factory.partials.update(self, self._lines.held)
+
+    def emitReleased(self, pieces: list[bytes]) -> None:
+        self.linesReceived(pieces)
 
     def finish(self) -> None:
         lines = [*self._lines.feed(self._telnet.finish()), *self._lines.finish()]
@@ -221,13 +248,17 @@ class SyslogProtocol(StreamProtocol):
     """
 
     def connectionMade(self) -> None:
-        self._framer = SyslogFramer(self.factory.config.maxLine)
+        self._framer = self.framer = SyslogFramer(self.factory.config.maxLine)
         super().connectionMade()
 
     def chunkReceived(self, data: bytes) -> None:
         frames = self._frames(self._framer.feed(data))
         if frames:
             self.emit(frames, SyslogFields(frames, self.peer))
+        self.factory.partials.update(self, self._framer.held)
+
+    def emitReleased(self, pieces: list[bytes]) -> None:
+        self.emit(pieces, SyslogFields(pieces, self.peer))
 
     def _frames(self, frames: list[bytes]) -> list[bytes]:
         # Frames ended by LF or NUL never end with an LF: only look at

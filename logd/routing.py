@@ -76,6 +76,8 @@ class ListenerStats:
     """Bytes of octet-counted syslog frames beyond max_line, skipped."""
     badLengthPrefixes: int = 0
     """Syslog frames whose octet count was malformed (framed by LF/NUL instead)."""
+    cutEarly: int = 0
+    """Unfinished lines recorded before their end, to keep the total held under max_partial_bytes."""
 
 
 class Router:

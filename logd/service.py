@@ -21,6 +21,7 @@ from logd.config import Config, SinkConfig
 from logd.errors import StartupError
 from logd.files import RunAs
 from logd.formats import makeFormatter
+from logd.partials import PartialBudget
 from logd.listeners import DatagramListenerService, StreamListenerService
 from logd.protocols import ListenerFactory
 from logd.routing import ListenerStats, Router
@@ -126,7 +127,8 @@ class LogdService(MultiService):
                     "{dropped} records dropped because a sink was full, "
                     "{failed} records a sink could not take, "
                     "{skipped} bytes of oversized octet-counted frames skipped, "
-                    "{bad} malformed octet counts",
+                    "{bad} malformed octet counts, "
+                    "{cut} unfinished lines recorded early (max_partial_bytes)",
                     name=listener.config.name,
                     received=stats.bytesReceived,
                     split=stats.splitLines,
@@ -134,6 +136,7 @@ class LogdService(MultiService):
                     failed=stats.droppedSinkError,
                     skipped=stats.skippedBytes,
                     bad=stats.badLengthPrefixes,
+                    cut=stats.cutEarly,
                 )
 
         return listenersStopped.addBoth(stopSinks)
@@ -174,6 +177,7 @@ def buildService(config: Config, reactor: Any, stdoutFD: int = 1, runAs: RunAs |
         creates are given.
     """
     formatters: dict[str, Any] = {}
+    partials = PartialBudget(config.maxPartialBytes)
     sinks = {
         name: makeSink(sinkConfig, reactor, formatters, stdoutFD, runAs) for name, sinkConfig in config.sinks.items()
     }
@@ -187,7 +191,7 @@ def buildService(config: Config, reactor: Any, stdoutFD: int = 1, runAs: RunAs |
             filters=[config.sinks[name].filter for name in listenerConfig.sinks],
             dropWhenFull=[sinks[name] for name in listenerConfig.sinks if config.sinks[name].whenFull == "drop"],
         )
-        factory = ListenerFactory(listenerConfig, router, reactor)
+        factory = ListenerFactory(listenerConfig, router, reactor, partials)
         serviceClass = StreamListenerService if stream else DatagramListenerService
         listeners.append(serviceClass(listenerConfig, factory, reactor, runAs))
     return LogdService(list(sinks.values()), listeners, reactor)

@@ -668,6 +668,30 @@ class SyslogFramer:
                 self._state = _START
         return out
 
+    @property
+    def held(self) -> int:
+        """Bytes of an unfinished message held."""
+        return len(self._buf)
+
+    def release(self) -> list[bytes]:
+        """
+        Give up the unfinished message held now, as a frame of its own (see
+        L{logd.partials}); its rest becomes the next frame.  Of an
+        LF-framed message the last byte stays (it may be a CR whose LF has
+        not arrived); an octet-counted frame goes on counting its octets.
+        """
+        buf = self._buf
+        if self._state == _LINE and len(buf) > 1:
+            piece = bytes(buf[:-1])
+            del buf[:-1]
+            return [piece]
+        if self._state == _OCTETS and buf:
+            piece = bytes(buf)
+            self._need -= len(buf)
+            buf.clear()
+            return [piece]
+        return []
+
     def finish(self) -> list[bytes]:
         """
         The connection is closed: whatever was held (a message without its

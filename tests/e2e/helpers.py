@@ -61,13 +61,13 @@ def waitFor(condition: Callable[[], object], timeout: float, what: str | Callabl
         time.sleep(POLL_INTERVAL)
 
 
-def freePort(kind: int = socket.SOCK_STREAM) -> int:
+def freePort(kind: int = socket.SOCK_STREAM, family: int = socket.AF_INET) -> int:
     """
     A loopback port nobody is using right now (the caller retries on the
     rare collision).
     """
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
+    with socket.socket(family, kind) as s:
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
         return s.getsockname()[1]
 
 
@@ -166,6 +166,10 @@ class Listener:
             return f"tcp:{self.port}:interface=127.0.0.1"
         if self.kind == "udp":
             return f"udp:{self.port}:interface=127.0.0.1"
+        if self.kind == "tcp6":
+            return f"tcp6:{self.port}:interface=\\:\\:1"
+        if self.kind == "udp6":
+            return f"udp:{self.port}:interface=\\:\\:1"
         self.path = os.path.join(directory, f"{self.name}.sock")
         return f"{self.kind}:{self.path}"
 
@@ -357,8 +361,11 @@ def startDaemon(
     logfile = os.path.join(directory, "twistd.log")
     for attempt in range(attempts):
         for listener in listeners:
-            if listener.kind in ("tcp", "udp"):
-                listener.port = freePort(socket.SOCK_STREAM if listener.kind == "tcp" else socket.SOCK_DGRAM)
+            if listener.kind in ("tcp", "udp", "tcp6", "udp6"):
+                listener.port = freePort(
+                    socket.SOCK_STREAM if listener.kind.startswith("tcp") else socket.SOCK_DGRAM,
+                    socket.AF_INET6 if listener.kind.endswith("6") else socket.AF_INET,
+                )
         config = writeConfig(directory, listeners, rotate, sink=sink)
         if commandFor is not None:
             command = commandFor(config)

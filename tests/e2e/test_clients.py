@@ -299,6 +299,9 @@ SEND_CASES: dict[str, tuple[str, str, Callable[[Listener], str], int]] = {
     # UDP can drop what the receive queue cannot hold: stay inside it (see below).
     "udp": ("udp", "udp", lambda l: f"udp:127.0.0.1:{l.port}", 100),
     "unixgram": ("dgram", "unixgram", lambda l: f"unixgram:{l.path}", 2000),
+    # IPv6 literals are written in brackets, as people write them.
+    "tcp6": ("tcp6", "tcp6", lambda l: f"tcp:[::1]:{l.port}", 2000),
+    "udp6": ("udp6", "udp6", lambda l: f"udp:[::1]:{l.port}", 100),
 }
 
 
@@ -306,7 +309,7 @@ SEND_CASES: dict[str, tuple[str, str, Callable[[Listener], str], int]] = {
 def test_logd_send(logd: Start, kind: str) -> None:
     """logd send --to ENDPOINT: exit status 0 and every stdin line recorded."""
     name, listenerKind, endpointFor, count = SEND_CASES[kind]
-    if kind == "udp":
+    if kind.startswith("udp"):
         # Even if logd read nothing until logd send is done, none may be dropped.
         count = min(count, udpQueueCapacity(64) // 2)
     listener = Listener(name, listenerKind)
@@ -314,16 +317,18 @@ def test_logd_send(logd: Start, kind: str) -> None:
     t = token()
     lines = [f"sent over {kind} {i} {t}".encode() for i in range(count)]
     run([LOGD, "send", "--to", endpointFor(listener)], input=b"\n".join(lines) + b"\n")
-    if kind == "udp":
+    if kind.startswith("udp"):
         # Datagrams need no close to be complete: wait, then stop.
         daemon.waitForCount(listener.name, count, timeout=5)
     records = stopCleanly(daemon)
     assert sorted(r.message for r in records) == sorted(lines)
-    if kind in ("tcp", "unix", "unixgram"):
+    if kind in ("tcp", "tcp6", "unix", "unixgram"):
         assert [r.message for r in records] == lines
     peers = {r.peer for r in records}
     if kind in ("tcp", "udp"):
         assert len(peers) == 1 and IPV4_PEER.match(peers.pop())
+    elif kind in ("tcp6", "udp6"):
+        assert len(peers) == 1 and re.fullmatch(r"\[::1\]:\d+", peers.pop())
     else:
         assert peers == {"-"}
 

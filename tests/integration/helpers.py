@@ -344,10 +344,14 @@ class Harness:
 
     # building
 
-    def writeConfig(self, sinks: dict[str, Any], listeners: Sequence[dict[str, Any]]) -> Path:
+    def writeConfig(self, sinks: dict[str, Any], listeners: Sequence[dict[str, Any]], **settings: Any) -> Path:
+        """
+        C{settings} are top-level keys besides C{sinks} and C{listeners}
+        (such as C{max_partial_bytes}).
+        """
         self._configs += 1
         path = self.tmp / f"logd-{self._configs}.yaml"
-        path.write_text(yaml.safe_dump({"sinks": sinks, "listeners": list(listeners)}, sort_keys=False))
+        path.write_text(yaml.safe_dump({"sinks": sinks, "listeners": list(listeners), **settings}, sort_keys=False))
         return path
 
     def build(
@@ -355,8 +359,9 @@ class Harness:
         sinks: dict[str, Any],
         listeners: Sequence[dict[str, Any]],
         stdoutFD: int | None = None,
+        **settings: Any,
     ) -> logd.service.LogdService:
-        config = logd.config.load(str(self.writeConfig(sinks, listeners)))
+        config = logd.config.load(str(self.writeConfig(sinks, listeners, **settings)))
         if stdoutFD is None:
             devnull = os.open(os.devnull, os.O_WRONLY)
             self.closeables.append(lambda: os.close(devnull))
@@ -370,12 +375,13 @@ class Harness:
         sinks: dict[str, Any],
         listeners: Sequence[dict[str, Any]],
         stdoutFD: int | None = None,
+        **settings: Any,
     ) -> logd.service.LogdService:
         """
         Build and start a service as twistd would: privileged start (bind,
         open), then start.
         """
-        service = self.build(sinks, listeners, stdoutFD)
+        service = self.build(sinks, listeners, stdoutFD, **settings)
         service.privilegedStartService()
         service.startService()
         return service

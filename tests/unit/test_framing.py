@@ -323,3 +323,24 @@ def test_telnetProperty(data: bytes, cuts: list[int]) -> None:
 def test_telnetPassesPlainData(data: bytes, cuts: list[int]) -> None:
     """Data without IAC passes through untouched."""
     assert filterChunks(chunked(data, cuts)) == data
+
+
+def test_lineSplitterRelease() -> None:
+    """An unfinished line given up early: all but its last byte now, the rest with the next piece."""
+    from logd.framing import LineSplitter
+
+    splitter = LineSplitter(100)
+    assert list(splitter.feed(b"hello wor")) == [] and splitter.held == 9
+    assert splitter.release() == [b"hello wo"] and splitter.held == 1
+    assert list(splitter.feed(b"ld\nnext\n")) == [b"rld", b"next"]
+    assert splitter.splitLines == 0
+
+
+def test_lineSplitterReleaseKeepsACRForItsLF() -> None:
+    from logd.framing import LineSplitter
+
+    splitter = LineSplitter(100)
+    splitter.feed(b"abc\r")
+    assert splitter.release() == [b"abc"]
+    assert list(splitter.feed(b"\nd\n")) == [b"d"], "the CR before the LF is dropped, not recorded"
+    assert splitter.release() == [] and splitter.held == 0

@@ -941,3 +941,23 @@ def test_framer_every_single_boundary(mf: int) -> None:
         assert frame_all(_CORPUS, mf, pieces) == expected, cut
     one_byte = [_CORPUS[k : k + 1] for k in range(len(_CORPUS))]
     assert frame_all(_CORPUS, mf, one_byte) == expected
+
+
+def test_framerReleaseOfAnLFMessage() -> None:
+    from logd.syslog import SyslogFramer
+
+    framer = SyslogFramer(100)
+    assert framer.feed(b"<13>hello wor") == [] and framer.held == 13
+    assert framer.release() == [b"<13>hello wo"] and framer.held == 1
+    assert framer.feed(b"ld\n<14>b\n") == [b"rld", b"<14>b"]
+
+
+def test_framerReleaseOfAnOctetCountedFrame() -> None:
+    """The released piece is not counted as a whole frame; the frame's octets are still counted to its end."""
+    from logd.syslog import SyslogFramer
+
+    framer = SyslogFramer(100)
+    assert framer.feed(b"11 hello") == [] and framer.held == 5
+    assert framer.release() == [b"hello"] and framer.held == 0
+    assert framer.feed(b" world5 again") == [b" world", b"again"]
+    assert framer.release() == []
