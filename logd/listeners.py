@@ -232,13 +232,17 @@ class _UnixPortClosing:
     def __call__(self, reason: Failure) -> None:
         port = self.port
         path = os.fsdecode(port._bindPath)
-        if not path.startswith("\0"):
-            try:
+        try:
+            if not path.startswith("\0"):
                 os.unlink(path)
-            except OSError as e:
-                self.log.warn("cannot remove the socket {path}: {error}; the next start replaces it", path=path, error=e.strerror)
-        if port.lockFile is not None:
-            port.lockFile.unlock()
+            if port.lockFile is not None:
+                port.lockFile.unlock()
+        except OSError as e:
+            self.log.warn(
+                "cannot remove the socket {path} (or its lock): {error}; the next start replaces it",
+                path=path,
+                error=e.strerror,
+            )
         unix.tcp.Port.connectionLost(port, reason)
 
 
