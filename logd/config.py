@@ -302,13 +302,18 @@ class _Checker:
         self, mapping: _Map, where: str, required: tuple[str, ...], optional: tuple[str, ...]
     ) -> bool:
         ok = True
+        meant = set()
         for key in mapping:
             if key not in required and key not in optional:
-                self.problems.add(mapping.keyLines[key], _join(where, key), "unknown key" + _didYouMean(key, (*required, *optional)))
+                close = _closest(key, (*required, *optional))
+                meant.add(close)
+                suggestion = f" (did you mean {close!r}?)" if close else ""
+                self.problems.add(mapping.keyLines[key], _join(where, key), "unknown key" + suggestion)
                 ok = False
         for key in required:
             if key not in mapping:
-                self.problems.add(mapping.line, _join(where, key), "missing required key")
+                if key not in meant:  # a typo of it is reported already
+                    self.problems.add(mapping.line, _join(where, key), "missing required key")
                 ok = False
         return ok
 
@@ -713,9 +718,14 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _didYouMean(word: Any, choices: Any) -> str:
+def _closest(word: Any, choices: Any) -> str | None:
     close = difflib.get_close_matches(word, list(choices), n=1) if isinstance(word, str) else []
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
+
+
+def _didYouMean(word: Any, choices: Any) -> str:
+    close = _closest(word, choices)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def _join(where: str, key: Any) -> str:
