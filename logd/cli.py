@@ -85,18 +85,19 @@ class _Stream(Protocol):
             self.done.callback(None)
 
 
-_HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]+)):(?P<port>\d+)\Z")
+_HOST_PORT = re.compile(r"(?:(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):)?(?P<port>\d+)\Z")
 
 
 def _hostAndPort(rest: str) -> tuple[str, int] | None:
     """
     C{HOST:PORT} or C{[V6ADDR]:PORT}, as people write addresses (Twisted's
-    client strings would want the colons of C{::1} escaped).
+    client strings would want the colons of C{::1} escaped), or a bare
+    C{PORT} on this machine.
     """
     match = _HOST_PORT.match(rest)
     if match is None:
         return None
-    return match.group("v6") or match.group("host"), int(match.group("port"))
+    return match.group("v6") or match.group("host") or "127.0.0.1", int(match.group("port"))
 
 
 def _streamEndpoint(reactor: Any, endpoint: str) -> Any:

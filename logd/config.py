@@ -536,13 +536,14 @@ class _Checker:
             return self.udp(parts[1:])
         if kind == "unixgram":
             return self.unixgram(parts[1:])
+        named = _namePositionals(parts)
         unixPath = socketMode = None
         if kind == "unix":
-            parts, unixPath, socketMode = self.unixAddress(parts)
+            parts, unixPath, socketMode = self.unixAddress(named)
         elif kind == "ssl":
-            parts = self.sslPaths(parts)
+            parts = self.sslPaths(named)
         if kind in ("tcp", "tcp6", "ssl"):
-            _checkInternet(kind, parts[1:])
+            _checkInternet(kind, named[1:])
         description = ":".join(parts)
         if kind == "systemd":
             _checkSystemd(parts[1:])
@@ -571,27 +572,20 @@ class _Checker:
         return parts
 
     def unixAddress(self, parts: list[str]) -> tuple[list[str], str, int]:
-        parts = list(parts)
-        path = None
-        for i, part in enumerate(parts[1:], start=1):
-            key, sep, rest = part.partition("=")
-            if path is None and sep and key == "address":
-                path = self.socketPath(_unescape(rest))
-                parts[i] = "address=" + _escapeColons(path)
-            elif path is None and not sep:
-                path = self.socketPath(_unescape(part))
-                parts[i] = _escapeColons(path)
-        if path is None:
+        """
+        The socket path made absolute and put first (C{unix:/abs/path:...}),
+        and the mode, 0660 unless given.
+        """
+        given = dict(part.partition("=")[::2] for part in parts[1:])
+        if not given.get("address"):
             raise ValueError("a unix: endpoint needs a socket path")
-        modes = [part[len("mode=") :] for part in parts[1:] if part.startswith("mode=")]
-        if not modes:
-            # Twisted's default is 0666: any local user could write records.
-            parts.append(f"mode={DEFAULT_SOCKET_MODE:o}")
+        path = self.socketPath(_unescape(given.pop("address")))
+        text = given.setdefault("mode", f"{DEFAULT_SOCKET_MODE:o}")  # Twisted's default, 0666, lets anyone write
         try:
-            mode = int(modes[-1], 8) if modes else DEFAULT_SOCKET_MODE
+            mode = int(text, 8)
         except ValueError:
-            raise ValueError(f"bad mode {modes[-1]!r} (expected octal, such as 660)") from None
-        return parts, path, mode
+            raise ValueError(f"bad mode {text!r} (expected octal, such as 660)") from None
+        return ["unix", _escapeColons(path), *(f"{key}={value}" for key, value in given.items())], path, mode
 
     def socketPath(self, path: str) -> str:
         if not path:
@@ -645,7 +639,50 @@ class _Checker:
         return "unixgram", description, (resolved, mode), resolved, mode
 
 
-_SSL_PATH_KEYS = ("privateKey", "certKey", "extraCertChainFile", "dhParameters", "caCertsDir")
+_SSL_PATH_KEYS = ("privateKey", "certKey", "extraCertChain", "dhParameters")
+
+_POSITIONAL = {
+    "tcp": ("port", "interface", "backlog"),
+    "tcp6": ("port", "backlog", "interface"),
+    "ssl": ("port", "privateKey", "certKey", "sslmethod", "interface", "backlog", "extraCertChain", "dhParameters"),
+    "unix": ("address", "mode", "backlog", "lockfile"),
+}
+"""The order of each endpoint parser's positional arguments in Twisted (tcp6 differs from tcp)."""
+
+
+def _isNamed(part: str) -> bool:
+    """Whether an endpoint argument is C{name=value}: an unescaped C{=}, as Twisted's tokenizer sees it."""
+    escaped = False
+    for ch in part:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "=":
+            return True
+    return False
+
+
+def _namePositionals(parts: list[str]) -> list[str]:
+    """
+    C{tcp:5140:127.0.0.1} as C{tcp:port=5140:interface=127.0.0.1}: with every
+    argument named, the checks and path resolutions below need to look in
+    one place only, and whatever logd adds (a mode, a key path) cannot
+    collide with a positional one.
+    """
+    names = _POSITIONAL.get(parts[0])
+    if names is None:
+        return parts
+    named, position = [parts[0]], 0
+    for part in parts[1:]:
+        if _isNamed(part):
+            named.append(part)
+        elif position < len(names):
+            named.append(f"{names[position]}={part}")
+            position += 1
+        else:
+            raise ValueError(f"too many arguments for a {parts[0]}: endpoint ({', '.join(names)})")
+    return named
 
 
 def _checkInternet(kind: str, args: list[str]) -> None:
@@ -655,14 +692,13 @@ def _checkInternet(kind: str, args: list[str]) -> None:
     for int()}, and takes an interface such as C{999.1.1.1} that only
     fails at bind time).
     """
-    positional = [arg for arg in args if "=" not in arg]
-    named = dict(arg.partition("=")[::2] for arg in args if "=" in arg)
-    port = named.get("port", positional[0] if positional else None)
+    named = dict(arg.partition("=")[::2] for arg in args)
+    port = named.get("port")
     if port is None:
         raise ValueError(f"a {kind}: endpoint needs a port, as in {kind}:5140")
     if not port.isdigit() or int(port) > 65535:
         raise ValueError(f"port {port!r} is not a number from 0 to 65535")
-    interface = named.get("interface", positional[1] if len(positional) > 1 else "")
+    interface = named.get("interface")
     if interface:
         _checkInterface(_unescape(interface), kind)
 

@@ -37,12 +37,18 @@ def directoryMode(fileMode: int) -> int:
     return 0o700 | (0o050 if fileMode & 0o070 else 0) | (0o005 if fileMode & 0o007 else 0)
 
 
-def chownIfRoot(target: int | str, uid: int | None, gid: int | None) -> None:
+def setOwner(target: int | str, uid: int | None, gid: int | None) -> None:
     """
-    Give C{target} (a descriptor or a path) to C{uid}/C{gid}; only root
-    can, so as anyone else this is nothing (what we create is ours anyway).
+    Give C{target} (a descriptor or a path) to C{uid}/C{gid}.  Only root
+    can give a file away; anyone else can still hand it to another group
+    of theirs (a sink's C{group: adm} after the privilege drop), and what
+    they create is theirs anyway.
     """
-    if os.geteuid() != 0 or (uid is None and gid is None):
+    if os.geteuid() != 0:
+        uid = None
+        if gid == os.getegid():
+            gid = None
+    if uid is None and gid is None:
         return
     uid, gid = -1 if uid is None else uid, -1 if gid is None else gid
     if isinstance(target, int):
@@ -71,4 +77,4 @@ def makeDirectories(directory: str, mode: int, runAs: RunAs | None, group: int |
             continue
         os.chmod(path, mode)
         if runAs is not None:
-            chownIfRoot(path, runAs.uid, runAs.gid if group is None else group)
+            setOwner(path, runAs.uid, runAs.gid if group is None else group)

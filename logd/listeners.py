@@ -35,7 +35,7 @@ from twisted.internet import unix
 
 from logd.config import ListenerConfig
 from logd.errors import StartupError
-from logd.files import RunAs, chownIfRoot, directoryMode, makeDirectories
+from logd.files import RunAs, setOwner, directoryMode, makeDirectories
 from logd.protocols import ListenerFactory, buildDatagramProtocol
 
 IDLE_SECONDS = 0.5
@@ -131,7 +131,7 @@ class _ListenerService(Service):
             self.port = self._listen()
             if self.config.unixPath and self.runAs is not None:
                 # As if the user logd runs as had created it.
-                chownIfRoot(self.config.unixPath, self.runAs.uid, self.runAs.gid)
+                setOwner(self.config.unixPath, self.runAs.uid, self.runAs.gid)
         except StartupError:
             raise
         except Exception as e:

@@ -15,10 +15,14 @@ bytes that cannot arrive while they are paused.
 
 from __future__ import annotations
 
-from typing import Protocol as Interface
+from typing import Any, Protocol as Interface
+
+from twisted.logger import Logger
 
 
 class PartialHolder(Interface):
+    transport: Any
+
     def releasePartial(self) -> None:
         """Record the unfinished line now, and report the new (smaller) size held."""
 
@@ -29,6 +33,8 @@ class PartialBudget:
 
     @ivar held: the bytes of unfinished lines held now, in all.
     """
+
+    log = Logger()
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -61,4 +67,12 @@ class PartialBudget:
         for holder in sorted(holders, key=holders.__getitem__, reverse=True):
             if self.held <= target:
                 break
-            holder.releasePartial()
+            try:
+                holder.releasePartial()
+            except Exception:
+                # Another connection's code (a custom lineReceived) failed
+                # on its piece: that connection goes, not the one whose read
+                # happened to pass the bound, and the release goes on.
+                self.log.failure("a connection failed to record its unfinished line; closing it")
+                self.held -= holders.pop(holder, 0)
+                holder.transport.abortConnection()

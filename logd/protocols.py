@@ -141,9 +141,13 @@ class StreamProtocol(Protocol):
         raise NotImplementedError()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        self.finish()
-        self.factory.partials.update(self, 0)
-        self.factory.unregisterProtocol(self)
+        try:
+            self.finish()
+        finally:
+            # Even if a subclass's lineReceived raised on the last line: a
+            # connection left registered would keep a stop draining for ever.
+            self.factory.partials.update(self, 0)
+            self.factory.unregisterProtocol(self)
 
     def releasePartial(self) -> None:
         """

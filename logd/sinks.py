@@ -30,7 +30,7 @@ from twisted.logger import Logger
 
 from logd.config import Rotation, SinkConfig
 from logd.errors import StartupError
-from logd.files import RunAs, chownIfRoot, directoryMode, makeDirectories
+from logd.files import RunAs, setOwner, directoryMode, makeDirectories
 from logd.formats import Formatter
 from logd.records import Batch
 from logd.routing import IPressureObserver, ISink
@@ -334,6 +334,9 @@ class FileSink(BufferedSink):
         """Whether the last write stopped inside a record (it failed partway)."""
         self._reopenProblem: str | None = None
         """Why the path could not be reopened, while we keep writing to the file we have."""
+        self._rotateProblem: str | None = None
+        """Why the file could not be rotated, while it grows past max_bytes."""
+        self._rotateTried = float("-inf")
         self._chownProblem = False
         self._check = LoopingCall(self._checkFile)
         self._check.clock = reactor
@@ -392,7 +395,7 @@ class FileSink(BufferedSink):
         uid = self.config.owner if self.config.owner is not None else (self.runAs.uid if self.runAs else None)
         gid = self.config.group if self.config.group is not None else (self.runAs.gid if self.runAs else None)
         try:
-            chownIfRoot(fd, uid, gid)
+            setOwner(fd, uid, gid)
         except OSError as e:
             if not self._chownProblem:
                 self._chownProblem = True
@@ -522,9 +525,21 @@ class FileSink(BufferedSink):
             self.log.warn("sink {sink!r}: {path} was removed or replaced; reopening it", sink=self.sinkName, path=self.path)
             self.reopen()
 
+    def flush(self) -> None:
+        """
+        Open the file first if it is not (after a failed reopen): opening
+        may drop the rest of a cut record from the buffer (L{_adopt}),
+        which must happen before the buffer is taken for writing.
+        """
+        if self._fd is None and self._buffer:
+            try:
+                self._open()
+            except OSError as e:
+                self._failed(e)
+                return
+        super().flush()
+
     def _writeSome(self, pieces: list[bytes]) -> int:
-        if self._fd is None:
-            self._open()
         if self.rotation is not None:
             # Rotation cuts between records, so it needs the bytes in one piece.
             return self._writeRotating(b"".join(pieces))
@@ -557,6 +572,7 @@ class FileSink(BufferedSink):
                 cut = data.find(b"\n") + 1 or total
                 self._fileSize += _writeAll(self._fd, data[:cut])
                 done = cut
+                self._midRecord = data[cut - 1] != 0x0A
             while done < total:
                 room = maxBytes - self._fileSize
                 if total - done <= room:
@@ -565,10 +581,13 @@ class FileSink(BufferedSink):
                     cut = data.rfind(b"\n", done, done + max(room, 0)) + 1
                     if cut <= done:
                         if self._fileSize:
-                            if not self._truncatedElsewhere():
-                                self._rotate()
-                            continue
-                        cut = data.find(b"\n", done) + 1 or total
+                            if self._truncatedElsewhere() or self._rotate():
+                                continue
+                            # Cannot rotate now: write on past max_bytes
+                            # rather than hold the records back.
+                            cut = total
+                        else:
+                            cut = data.find(b"\n", done) + 1 or total
                 self._fileSize += _writeAll(self._fd, data[done:cut])
                 done = cut
         except OSError as e:
@@ -601,19 +620,41 @@ class FileSink(BufferedSink):
         self._fileSize = actual
         return True
 
-    def _rotate(self) -> None:
+    def _rotate(self) -> bool:
         """
         C{all.log} becomes C{all.log.1}, C{.1} becomes C{.2}, and so on up to
-        C{keep}; the oldest falls off the end.
+        C{keep}; the oldest falls off the end.  The renames happen with the
+        file still open: if they are refused (a directory that is not ours
+        after a privilege drop), nothing is lost, the file just grows past
+        C{max_bytes}; the error is logged once, and rotation is tried again
+        at most once a second.  Whether it rotated.
         """
+        if self._rotateProblem is not None and self.monotonic() - self._rotateTried < RETRY_SECONDS:
+            return False
+        self._rotateTried = self.monotonic()
         keep = self.rotation.keep
+        try:
+            for n in range(keep - 1, 0, -1):
+                source = f"{self.path}.{n}"
+                if os.path.exists(source):
+                    os.replace(source, f"{self.path}.{n + 1}")
+            os.replace(self.path, f"{self.path}.1")
+        except OSError as e:
+            if self._rotateProblem is None:
+                self._rotateProblem = str(e)
+                self.log.error(
+                    "sink {sink!r}: cannot rotate {path}: {error}; writing on past max_bytes until it can",
+                    sink=self.sinkName,
+                    path=self.path,
+                    error=e,
+                )
+            return False
+        if self._rotateProblem is not None:
+            self.log.info("sink {sink!r}: rotating {path} again", sink=self.sinkName, path=self.path)
+            self._rotateProblem = None
         self._close()
-        for n in range(keep - 1, 0, -1):
-            source = f"{self.path}.{n}"
-            if os.path.exists(source):
-                os.replace(source, f"{self.path}.{n + 1}")
-        os.replace(self.path, f"{self.path}.1")
         self._open()
+        return True
 
 
 def _endsWithLF(fd: int, size: int) -> bool:
@@ -737,7 +778,14 @@ class StdoutSink(BufferedSink):
         except OSError as e:
             self.log.error("sink {sink!r}: writing at stop failed: {e}", sink=self.sinkName, e=e)
         if data:
-            self.log.error("sink {sink!r}: {n} bytes not taken by the reader at stop", sink=self.sinkName, n=len(data))
+            lost = data.count(b"\n")
+            self.recordsLost += lost
+            self.log.error(
+                "sink {sink!r}: {records} records ({n} bytes) not taken by the reader at stop",
+                sink=self.sinkName,
+                records=lost,
+                n=len(data),
+            )
         if self._socket is not None:
             self._socket.close()
         else:

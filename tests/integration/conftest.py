@@ -49,12 +49,18 @@ def logEvents() -> Iterator[list[dict[str, Any]]]:
 
 
 @pytest.fixture(autouse=True)
-def noUnhandledErrors() -> Iterator[None]:
+def noUnhandledErrors(request: pytest.FixtureRequest) -> Iterator[None]:
     """
     Fail any test during which Twisted logged a traceback (an exception that
     escaped a protocol, a sink or a Deferred): whatever a client sends, logd
     must never crash a listener.
+
+    A test of what happens when a custom protocol's own code raises marks
+    itself C{@pytest.mark.raisesIn.with_args(ExceptionType)}: tracebacks of that type
+    are then expected (at least one), and any other still fails the test.
     """
+    marker = request.node.get_closest_marker("raisesIn")
+    expected = marker.args[0] if marker is not None else None
     failures: list[dict[str, Any]] = []
 
     def observer(event: dict[str, Any]) -> None:
@@ -66,6 +72,10 @@ def noUnhandledErrors() -> Iterator[None]:
         yield
     finally:
         globalLogPublisher.removeObserver(observer)
+    if expected is not None:
+        raised = [e for e in failures if e["log_failure"].check(expected)]
+        assert raised, f"the test expected a logged {expected.__name__}"
+        failures = [e for e in failures if e not in raised]
     if failures:
         from twisted.logger import formatEvent
 

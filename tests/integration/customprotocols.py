@@ -66,3 +66,15 @@ class UpperDatagrams(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.factory.emit([data.upper()], addr)
+
+
+class Picky(LineProtocol):
+    """
+    Takes only lines ending with "!": a piece of a line cut early by the
+    partial-line bound makes its lineReceived raise.
+    """
+
+    def lineReceived(self, line: bytes) -> None:
+        if not line.endswith(b"!"):
+            raise ValueError(f"not a whole line: {line[:20]!r}")
+        self.emit((line,))

@@ -16,9 +16,15 @@ import pytest
 import pytest_twisted
 from twisted.logger import LogLevel, formatEvent
 
+from logd import sinks
+from logd.config import SinkConfig
+from logd.formats import makeFormatter
+from logd.records import Batch
+from logd.sinks import StdoutSink
 from tests.integration.helpers import (
     Harness,
     bytesReceived,
+    getReactor,
     connect,
     messages,
     parseText,
@@ -230,3 +236,33 @@ async def test_recordVisibleSoon(logd: Harness) -> None:
     assert latency < 0.5
     assert messages(readRecords(out)) == [b"warm-up", b"watch me"]
 
+
+def test_stdoutRecordsLeftAtStopAreCounted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    A reader that stopped reading: what it did not take at stop counts as
+    lost, one per record, and with what it did take adds up to all of them.
+    """
+    monkeypatch.setattr(sinks, "STOP_WRITE_SECONDS", 0.1)
+    read, write = os.pipe()
+    try:
+        sink = StdoutSink(SinkConfig(name="console", type="stdout"), makeFormatter("text"), getReactor(), write)
+        sink.startService()
+        for n in range(2000):
+            sink.write(Batch(1_700_000_000.0, "l", "-", [b"%04d" % n + b"z" * 90]))
+        sink.flush()
+        sink.stopService()
+        os.set_blocking(read, False)
+        taken = b""
+        while True:
+            try:
+                chunk = os.read(read, 1 << 20)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            taken += chunk
+    finally:
+        os.close(read)
+        os.close(write)
+    assert sink.recordsLost > 0
+    assert taken.count(b"\n") + sink.recordsLost == 2000

@@ -247,7 +247,40 @@ def test_sslMissingKeyNamedAbsolute(tmp_path: Path) -> None:
     """The default key file, server.pem, is looked for beside the configuration, and its absence reported."""
     path = listenerConfig(tmp_path, '{name: a, endpoint: "ssl:0", protocol: line, sinks: [all]}')
     problem = onlyProblem(path)
-    assertProblem([problem], path, 4, "listeners[0].endpoint", "bad endpoint")
+    assertProblem([problem], path, 4, "listeners[0].endpoint", "bad endpoint", str(tmp_path / "server.pem"))
+
+
+@pytest.mark.parametrize(
+    "endpoint, expected",
+    [
+        ("ssl:0:tls/server.key:tls/server.pem", ["privateKey={etc}/tls/server.key", "certKey={etc}/tls/server.pem"]),
+        ("ssl:0:privateKey=tls/server.key:certKey=tls/server.pem:extraCertChain=tls/server.pem", ["extraCertChain={etc}/tls/server.pem"]),
+        ("ssl:0:tls/server.key:tls/server.pem:interface=127.0.0.1", ["interface=127.0.0.1"]),
+    ],
+)
+def test_sslPositionalAndChainPaths(tmp_path: Path, endpoint: str, expected: list[str]) -> None:
+    """Positional key and certificate (Twisted's order) and the chain file resolve beside the config too."""
+    etc = tmp_path / "etc"
+    makeServerCertificate(str(etc / "tls"))
+    path = listenerConfig(etc, f'{{name: a, endpoint: "{endpoint}", protocol: line, sinks: [all]}}')
+    resolved = load(str(path)).listeners[0].endpoint.replace("\\:", ":")
+    for part in expected:
+        assert part.format(etc=etc) in resolved
+
+
+@pytest.mark.parametrize(
+    "endpoint, mode, resolved",
+    [("unix:a.sock:600", 0o600, "unix:{d}/a.sock:mode=600"), ("unix:address=a.sock:backlog=5", 0o660, "unix:{d}/a.sock:backlog=5:mode=660")],
+)
+def test_unixPositionalMode(tmp_path: Path, endpoint: str, mode: int, resolved: str) -> None:
+    path = listenerConfig(tmp_path, f'{{name: a, endpoint: "{endpoint}", protocol: line, sinks: [all]}}')
+    listener = load(str(path)).listeners[0]
+    assert (listener.socketMode, listener.endpoint) == (mode, resolved.format(d=tmp_path))
+
+
+def test_tooManyEndpointArguments(tmp_path: Path) -> None:
+    path = listenerConfig(tmp_path, '{name: a, endpoint: "tcp:0:127.0.0.1:5:more", protocol: line, sinks: [all]}')
+    assertProblem([onlyProblem(path)], path, 4, "listeners[0].endpoint", "too many arguments for a tcp: endpoint")
 
 
 def test_customProtocolBesideConfig(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ is a deterministic Clock; the files are real.
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import stat
 from pathlib import Path
 from typing import Iterator
@@ -272,3 +274,93 @@ def test_externalTruncateIsNoticedBeforeRotating(tmp_path: Path) -> None:
     sink.stopService()
     assert not (tmp_path / "all.log.1").exists(), "rotated a file that a truncate had emptied"
     assert path.read_bytes().count(b"\n") == 10
+
+
+class FileSizeLimit:
+    """
+    RLIMIT_FSIZE for the test process: a write past C{limit} bytes of any
+    file fails partway with EFBIG, as a full disk would, for real.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __enter__(self) -> None:
+        self.saved = resource.getrlimit(resource.RLIMIT_FSIZE)
+        self.handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.limit, self.saved[1]))
+
+    def __exit__(self, *exc: object) -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, self.saved)
+        signal.signal(signal.SIGXFSZ, self.handler)
+
+
+def test_restOfACutRecordWhoseFileIsGoneIsDroppedAndCounted(tmp_path: Path, logEvents: list[dict]) -> None:
+    """
+    A write stops inside a record; logrotate moves the file and the old
+    file cannot take the rest either.  The new file does not start with a
+    headless fragment: the rest is dropped, counted as one record lost,
+    and the next record is whole in the new file.
+    """
+    clock = Clock()
+    path = tmp_path / "all.log"
+    sink = makeSink(path, clock)
+    sink.write(record(b"a" * 50))
+    clock.advance(0)
+    size = path.stat().st_size
+    with FileSizeLimit(size + 10):
+        sink.write(record(b"b" * 50))
+        clock.advance(0)
+        assert path.stat().st_size == size + 10, "the write did not stop partway"
+        os.rename(path, tmp_path / "all.log.1")
+        sink.reopen()
+    sink.write(record(b"c" * 50))
+    clock.advance(RETRY_SECONDS)
+    sink.stopService()
+    assert (sink.recordsLost, sink.buffered) == (1, 0)
+    assert not (tmp_path / "all.log.1").read_bytes().endswith(b"\n")
+    assert path.read_bytes().count(b"\n") == 1 and path.read_bytes().startswith(b"2023-") and path.read_bytes().endswith(b" l - " + b"c" * 50 + b"\n")
+    assert "dropped the record's remaining" in texts(logEvents)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges within the test")
+def test_refusedRotationWritesOn(tmp_path: Path, logEvents: list[dict]) -> None:
+    """
+    logd's own rotation in a directory that is root's after the privilege
+    drop: the renames are refused; the file grows past max_bytes instead
+    of the records piling up in the buffer, and it is said once.
+    """
+    tmp_path.chmod(0o755)
+    directory = tmp_path / "root-owned"
+    directory.mkdir(mode=0o755)
+    path = directory / "all.log"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 99
+        try:
+            clock = Clock()
+            config = SinkConfig(name="out", type="file", path=str(path), rotate=Rotation(maxBytes=300, keep=2))
+            sink = FileSink(config, makeFormatter("text"), clock, RunAs(65534, 65534))
+            sink.privilegedStartService()
+            os.setgid(65534)
+            os.setuid(65534)
+            sink.startService()
+            for n in range(10):
+                sink.write(record(b"%d" % n + b"x" * 60))
+                clock.advance(0)
+            clock.advance(RETRY_SECONDS)
+            sink.write(record(b"last"))
+            clock.advance(0)
+            ok = sink._failure is None and sink.buffered == 0 and texts(logEvents).count("cannot rotate") == 1
+            sink.stopService()
+            code = 0 if ok else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not (directory / "all.log.1").exists()
+    assert path.read_bytes().count(b"\n") == 11 and path.stat().st_size > 300

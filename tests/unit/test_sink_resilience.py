@@ -140,3 +140,4 @@ def test_recordCutByAFailedWriteEndsInItsFile(tmp_path: Path, resumedBy: str) ->
     first = (tmp_path / "all.log.1").read_bytes()
     assert first.count(b"\n") == 1 and first.endswith(b" l - " + big + b"\n")
     assert path.read_bytes().endswith(b" l - next\n") and path.read_bytes().count(b"\n") == 1
+    assert (sink.buffered, sink.recordsLost) == (0, 0), "the rotation after the record's rest miscounted the buffer"
