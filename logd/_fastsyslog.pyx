@@ -9,7 +9,7 @@ header regex alone is 1.4), which kept parsed syslog at a sixth of rsyslog's
 rate; this module does the same job in a small fraction of that.
 
 It is an accelerator, not a second specification.  L{logd.syslog.parse} and
-L{logd.formats} define the output; this module handles only the messages
+L{logd.outputs.formats} define the output; this module handles only the messages
 whose output it can write byte for byte the same way, and hands every other
 message to the caller's C{fallback}, which renders it with that Python code:
 
@@ -36,7 +36,7 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 
 # What a program step writes.  A program is a tuple of these codes and bytes
-# literals; logd.formats builds one per batch (see there for the layouts).
+# literals; logd.outputs.formats builds one per batch (see there for the layouts).
 cdef enum Step:
     LITERAL = -1
     S_FACILITY, S_SEVERITY, S_TIMESTAMP, S_HOSTNAME, S_APP_NAME, S_PROCID, S_MSGID, S_STRUCTURED_DATA, S_MESSAGE, S_PARSE_ERROR

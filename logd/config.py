@@ -134,7 +134,7 @@ class Config:
     sinks: dict[str, SinkConfig]
     listeners: tuple[ListenerConfig, ...]
     maxPartialBytes: int = DEFAULT_MAX_PARTIAL_BYTES
-    """The most bytes of unfinished lines held across all connections (see L{logd.partials})."""
+    """The most bytes of unfinished lines held across all connections (see L{logd.inputs.partials})."""
 
 
 # YAML with line numbers ----------------------------------------------------

@@ -20,12 +20,12 @@ from twisted.logger import Logger
 from logd.config import Config, SinkConfig
 from logd.errors import StartupError
 from logd.files import RunAs
-from logd.formats import makeFormatter
-from logd.partials import PartialBudget
-from logd.listeners import DatagramListenerService, StreamListenerService
-from logd.protocols import ListenerFactory
+from logd.outputs.formats import makeFormatter
+from logd.inputs.partials import PartialBudget
+from logd.inputs.listeners import DatagramListenerService, StreamListenerService
+from logd.inputs.protocols import ListenerFactory
 from logd.routing import ListenerStats, Router
-from logd.sinks import BufferedSink, FileSink, StdoutSink
+from logd.outputs.sinks import BufferedSink, FileSink, StdoutSink
 
 
 class LogdService(MultiService):

@@ -20,7 +20,6 @@ from tests.e2e.helpers import (
     LOGD,
     TWISTD,
     Daemon,
-    Listener,
     assertStopsOnSIGTERM,
     freePort,
     readFile,

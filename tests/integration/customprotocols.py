@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.internet.protocol import DatagramProtocol, Protocol
 
-from logd.protocols import LineProtocol
+from logd.inputs.protocols import LineProtocol
 
 
 class ReversedWords(Protocol):

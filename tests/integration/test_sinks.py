@@ -16,11 +16,11 @@ import pytest
 import pytest_twisted
 from twisted.logger import LogLevel, formatEvent
 
-from logd import sinks
+from logd.outputs import sinks
 from logd.config import SinkConfig
-from logd.formats import makeFormatter
+from logd.outputs.formats import makeFormatter
 from logd.records import Batch
-from logd.sinks import StdoutSink
+from logd.outputs.sinks import StdoutSink
 from tests.integration.helpers import (
     Harness,
     bytesReceived,

@@ -19,7 +19,7 @@ import pytest
 import pytest_twisted
 
 import logd.fields
-from logd.syslog import datagram_frame
+from logd.inputs.syslogframing import datagram_frame
 from tests.integration.helpers import (
     DatagramClient,
     Harness,

@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logd import fields, formats
+from logd import fields
+from logd.outputs import formats
 from logd.fields import SyslogFields
 from logd.filters import Filter
-from logd.formats import Template, renderJSON
+from logd.outputs.formats import Template, renderJSON
 from logd.records import Batch
 from logd.syslog import parse, priority
 from tests.unit.test_syslog_parse import CASES

@@ -1,5 +1,5 @@
 """
-Output formats (logd.formats): a batch in, the bytes a sink appends out.
+Output formats (logd.outputs.formats): a batch in, the bytes a sink appends out.
 
 Batch times here are exact in binary (whole seconds plus .5 and the like),
 so these tests are about the formats, not about time rounding, which
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logd.formats import makeFormatter, renderJSON, renderText
+from logd.outputs.formats import makeFormatter, renderJSON, renderText
 from logd.records import Batch, escape, unescape
 
 from .helpers import PROPERTY, messages

@@ -1,5 +1,5 @@
 """
-Framing (logd.framing): line splitting and telnet IAC removal.
+Framing (logd.inputs.framing): line splitting and telnet IAC removal.
 
 A stream's messages must not depend on where the kernel happened to cut it
 into reads, so every stream here is fed whole, cut at every single
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from logd.framing import MAX_SUBNEGOTIATION, LineSplitter, TelnetFilter, splitDatagram
+from logd.inputs.framing import MAX_SUBNEGOTIATION, LineSplitter, TelnetFilter, splitDatagram
 
 from .helpers import PROPERTY, chunked, everySplit
 
@@ -327,7 +327,7 @@ def test_telnetPassesPlainData(data: bytes, cuts: list[int]) -> None:
 
 def test_lineSplitterRelease() -> None:
     """An unfinished line given up early: all but its last byte now, the rest with the next piece."""
-    from logd.framing import LineSplitter
+    from logd.inputs.framing import LineSplitter
 
     splitter = LineSplitter(100)
     assert list(splitter.feed(b"hello wor")) == [] and splitter.held == 9
@@ -337,7 +337,7 @@ def test_lineSplitterRelease() -> None:
 
 
 def test_lineSplitterReleaseKeepsACRForItsLF() -> None:
-    from logd.framing import LineSplitter
+    from logd.inputs.framing import LineSplitter
 
     splitter = LineSplitter(100)
     splitter.feed(b"abc\r")

@@ -22,9 +22,9 @@ from twisted.logger import globalLogPublisher
 
 from logd.config import Rotation, SinkConfig
 from logd.files import RunAs, directoryMode
-from logd.formats import makeFormatter
+from logd.outputs.formats import makeFormatter
 from logd.records import Batch
-from logd.sinks import RETRY_SECONDS, FileSink
+from logd.outputs.sinks import RETRY_SECONDS, FileSink
 
 
 def record(message: bytes) -> Batch:

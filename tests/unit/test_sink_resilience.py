@@ -18,10 +18,10 @@ import pytest
 from twisted.internet.task import Clock
 
 from logd.config import Rotation, SinkConfig
-from logd.formats import makeFormatter, renderJSON
+from logd.outputs.formats import makeFormatter, renderJSON
 from logd.records import Batch
 from logd.routing import ListenerStats, Router
-from logd.sinks import RETRY_SECONDS, FileSink
+from logd.outputs.sinks import RETRY_SECONDS, FileSink
 
 
 def fileSink(path: Path, clock: Clock) -> FileSink:

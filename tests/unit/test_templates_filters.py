@@ -1,5 +1,5 @@
 """
-Sink templates (logd.formats.Template) and sink filters (logd.filters.Filter,
+Sink templates (logd.outputs.formats.Template) and sink filters (logd.filters.Filter,
 and through logd.routing.Router), on syslog records (fields parsed lazily by
 logd.fields.SyslogFields) and on plain records (no fields).
 
@@ -19,7 +19,7 @@ from zope.interface import implementer
 import logd.fields
 from logd.fields import SyslogFields
 from logd.filters import Filter
-from logd.formats import Template, makeFormatter
+from logd.outputs.formats import Template, makeFormatter
 from logd.records import Batch, escape, unescape
 from logd.routing import ISink, ListenerStats, Router
 from logd.syslog import FACILITIES, SEVERITIES

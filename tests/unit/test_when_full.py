@@ -23,11 +23,11 @@ from twisted.logger import globalLogPublisher
 
 from logd import cli
 from logd.config import SinkConfig, load
-from logd.formats import makeFormatter
+from logd.outputs.formats import makeFormatter
 from logd.filters import Filter
 from logd.records import Batch, Lines
 from logd.routing import IPressureObserver, ISink, ListenerStats, Router
-from logd.sinks import FileSink
+from logd.outputs.sinks import FileSink
 
 from .helpers import assertProblem, onlyProblem, problemsOf, sinkConfig, writeConfig
 

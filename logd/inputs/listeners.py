@@ -36,7 +36,7 @@ from twisted.internet import unix
 from logd.config import ListenerConfig
 from logd.errors import StartupError
 from logd.files import RunAs, setOwner, directoryMode, makeDirectories
-from logd.protocols import ListenerFactory, buildDatagramProtocol
+from logd.inputs.protocols import ListenerFactory, buildDatagramProtocol
 
 IDLE_SECONDS = 0.5
 DRAIN_SECONDS = 5.0

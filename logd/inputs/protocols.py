@@ -18,11 +18,11 @@ from twisted.python.failure import Failure
 
 from logd.config import DEFAULT_MAX_PARTIAL_BYTES, ListenerConfig
 from logd.fields import SyslogFields
-from logd.framing import LineSplitter, TelnetFilter, splitDatagram
-from logd.partials import PartialBudget
+from logd.inputs.framing import LineSplitter, TelnetFilter, splitDatagram
+from logd.inputs.partials import PartialBudget
 from logd.records import Batch, formatPeer
 from logd.routing import Router
-from logd.syslog import SyslogFramer, datagram_frame
+from logd.inputs.syslogframing import SyslogFramer, datagram_frame
 
 
 SMALL_READ = 64 * 1024
@@ -152,7 +152,7 @@ class StreamProtocol(Protocol):
     def releasePartial(self) -> None:
         """
         Record the unfinished message held now, cut early to keep the
-        daemon's memory bounded (L{logd.partials}).
+        daemon's memory bounded (L{logd.inputs.partials}).
         """
         pieces = self.framer.release()
         self.factory.partials.update(self, self.framer.held)

@@ -176,7 +176,7 @@ class LineSplitter:
     def release(self) -> list[bytes]:
         """
         Give up the unfinished line now, as a piece of its own (see
-        L{logd.partials}), but for its last byte: it may be a CR whose LF
+        L{logd.inputs.partials}), but for its last byte: it may be a CR whose LF
         has not arrived.
         """
         data = self._partial

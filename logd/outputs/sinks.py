@@ -31,7 +31,7 @@ from twisted.logger import Logger
 from logd.config import Rotation, SinkConfig
 from logd.errors import StartupError
 from logd.files import RunAs, setOwner, directoryMode, makeDirectories
-from logd.formats import Formatter
+from logd.outputs.formats import Formatter
 from logd.records import Batch
 from logd.routing import IPressureObserver, ISink
 
