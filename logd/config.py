@@ -36,6 +36,7 @@ BUILTIN_PROTOCOLS = ("raw", "line", "syslog")
 SINK_TYPES = ("file", "stdout")
 FILTER_KEYS = ("severity", "facility", "listener", "match")
 FORMATS = ("text", "json")
+LIMIT_KEYS = ("allow", "max_connections", "max_connections_per_peer", "idle_timeout")
 FILE_KEYS = ("mode", "owner", "group")
 """What a file sink's files are created with (rsyslog's C{$FileCreateMode}, C{$FileOwner}, C{$FileGroup})."""
 WHEN_FULL = ("pause", "drop")
@@ -99,6 +100,28 @@ class SinkConfig:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """
+    Who may send to a listener and how much of it they may hold: the
+    edge of a log server open to a network (see L{logd.inputs.limits}).
+
+    @ivar allow: the sender addresses and networks accepted; L{None}: any.
+    @ivar maxConnections: open connections at most, in all (streams).
+    @ivar maxConnectionsPerPeer: open connections at most from one address.
+    @ivar idleTimeout: seconds a connection may send nothing before it is
+        closed; L{None}: for ever.
+    """
+
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    maxConnections: int | None = None
+    maxConnectionsPerPeer: int | None = None
+    idleTimeout: float | None = None
+
+    def __bool__(self) -> bool:
+        return self != Limits()
+
+
+@dataclass(frozen=True)
 class ListenerConfig:
     """
     @ivar kind: C{"stream"} for anything Twisted's C{serverFromString}
@@ -123,6 +146,7 @@ class ListenerConfig:
     socketMode: int | None = None
     """The permissions of a C{unix:} or C{unixgram:} listener's socket file."""
     protocolClass: type | None = None
+    limits: Limits = Limits()
 
     def describe(self) -> str:
         return f"listener {self.name!r}: {self.endpoint} ({self.protocol}) -> {', '.join(self.sinks)}"
@@ -488,7 +512,7 @@ class _Checker:
         return tuple(result)
 
     def listener(self, spec: _Map, where: str, sinkNames: set[str]) -> ListenerConfig | None:
-        ok = self.keys(spec, where, ("name", "endpoint", "protocol", "sinks"), ("max_line", "banner"))
+        ok = self.keys(spec, where, ("name", "endpoint", "protocol", "sinks"), ("max_line", "banner", *LIMIT_KEYS))
         name = self.value(spec, "name", where, _name)
         endpoint = self.value(spec, "endpoint", where, self.endpoint)
         protocol, protocolClass = self.value(spec, "protocol", where, lambda v: _protocol(v, self.base), (None, None))
@@ -511,7 +535,8 @@ class _Checker:
                     f"as a {'stream' if kind == 'stream' else 'datagram'} listener needs",
                 )
                 ok = False
-        if not ok:
+        limits = self.limits(spec, where, kind, resolved)
+        if not ok or limits is None:
             return None
         return ListenerConfig(
             name=name,
@@ -525,7 +550,31 @@ class _Checker:
             unixPath=unixPath,
             socketMode=socketMode,
             protocolClass=protocolClass,
+            limits=limits,
         )
+
+    def limits(self, spec: _Map, where: str, kind: str, endpoint: str) -> Limits | None:
+        """
+        C{allow}, C{max_connections}, C{max_connections_per_peer} and
+        C{idle_timeout}: the last three only where there are connections,
+        C{allow} only where senders have IP addresses.
+        """
+        before = len(self.problems)
+        if kind != "stream":
+            for key in ("max_connections", "max_connections_per_peer", "idle_timeout"):
+                if key in spec:
+                    self.problems.add(spec.keyLines[key], f"{where}.{key}", "a datagram listener has no connections to limit")
+        if "allow" in spec and not _hasIPSenders(kind, endpoint):
+            self.problems.add(
+                spec.keyLines["allow"], f"{where}.allow", "a Unix socket's senders have no address: its file mode decides who may send"
+            )
+        allow = self.value(spec, "allow", where, _networks)
+        maxConnections = self.value(spec, "max_connections", where, _positiveInt)
+        perPeer = self.value(spec, "max_connections_per_peer", where, _positiveInt)
+        idle = self.value(spec, "idle_timeout", where, parseDuration)
+        if len(self.problems) > before:
+            return None
+        return Limits(allow=allow, maxConnections=maxConnections, maxConnectionsPerPeer=perPeer, idleTimeout=idle)
 
     def endpoint(self, value: Any) -> tuple[str, str, tuple | None, str | None, int | None]:
         if not isinstance(value, str) or not value.strip():
@@ -721,6 +770,60 @@ def _checkInterface(interface: str, kind: str) -> None:
         return
     if kind == "tcp6" and address.version != 6:
         raise ValueError(f"interface {interface!r} is not an IPv6 address (tcp6: listens on IPv6)")
+
+
+def _hasIPSenders(kind: str, endpoint: str) -> bool:
+    if kind == "udp":
+        return True
+    if kind == "unixgram":
+        return False
+    scheme = endpoint.split(":", 1)[0]
+    if scheme == "unix" or (scheme == "systemd" and "domain=UNIX" in endpoint):
+        return False
+    return True
+
+
+def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """
+    Addresses and networks, written as C{192.168.1.7}, C{10.0.0.0/8} or
+    C{::1}.  A network with host bits set (C{10.0.0.1/8}) is refused: it
+    is more likely a typo than a way of writing C{10.0.0.0/8}.
+    """
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(item, str) for item in items):
+        raise ValueError("expected an address or network, or a list of them, such as [10.0.0.0/8, \"::1\"]")
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item.strip()))
+        except ValueError as e:
+            try:
+                loose = ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or network: {e}") from None
+            raise ValueError(f"{item!r} has host bits set (did you mean {str(loose)!r}?)") from None
+    return tuple(networks)
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*\Z")
+
+
+def parseDuration(value: Any) -> float:
+    """
+    Seconds: a number, or a string such as C{300s}, C{5m}, C{1h}, C{500ms}.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a duration such as 300s or 5m, not {_show(value)}")
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"expected a duration such as 300s, 5m or 500ms, not {_show(value)}")
+        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+    else:
+        seconds = float(value)
+    if seconds <= 0:
+        raise ValueError("must be greater than zero")
+    return seconds
 
 
 def _checkSystemd(args: list[str]) -> None:

@@ -15,7 +15,7 @@ must refuse from them is counted too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from zope.interface import Interface
@@ -78,6 +78,10 @@ class ListenerStats:
     """Syslog frames whose octet count was malformed (framed by LF/NUL instead)."""
     cutEarly: int = 0
     """Unfinished lines recorded before their end, to keep the total held under max_partial_bytes."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """Connections (or datagrams) refused at the edge, by reason (see L{logd.inputs.limits})."""
+    closedIdle: int = 0
+    """Connections closed for sending nothing for idle_timeout."""
 
 
 class Router:

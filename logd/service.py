@@ -128,7 +128,8 @@ class LogdService(MultiService):
                     "{failed} records a sink could not take, "
                     "{skipped} bytes of oversized octet-counted frames skipped, "
                     "{bad} malformed octet counts, "
-                    "{cut} unfinished lines recorded early (max_partial_bytes)",
+                    "{cut} unfinished lines recorded early (max_partial_bytes), "
+                    "{idle} connections closed idle, refused: {refused}",
                     name=listener.config.name,
                     received=stats.bytesReceived,
                     split=stats.splitLines,
@@ -137,6 +138,8 @@ class LogdService(MultiService):
                     skipped=stats.skippedBytes,
                     bad=stats.badLengthPrefixes,
                     cut=stats.cutEarly,
+                    idle=stats.closedIdle,
+                    refused=", ".join(f"{n} {reason}" for reason, n in sorted(stats.refused.items())) or "none",
                 )
 
         return listenersStopped.addBoth(stopSinks)

@@ -36,6 +36,7 @@ from twisted.internet import unix
 from logd.config import ListenerConfig
 from logd.errors import StartupError
 from logd.files import RunAs, setOwner, directoryMode, makeDirectories
+from logd.inputs.limits import IdleReaper
 from logd.inputs.protocols import ListenerFactory, buildDatagramProtocol
 
 IDLE_SECONDS = 0.5
@@ -154,6 +155,15 @@ class StreamListenerService(_ListenerService):
     A listener on any stream endpoint Twisted's C{serverFromString} accepts.
     """
 
+    reaper: IdleReaper | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        timeout = self.config.limits.idleTimeout
+        if timeout is not None:
+            self.reaper = IdleReaper(self.factory, timeout, self.reactor)
+            self.reaper.start()
+
     def _listen(self) -> IListeningPort:
         if self.config.unixPath:
             _claimSocketPath(self.config.name, self.config.unixPath, socket.SOCK_STREAM, self.config.socketMode, self.runAs)
@@ -171,6 +181,8 @@ class StreamListenerService(_ListenerService):
 
     def stopService(self) -> Deferred:
         Service.stopService(self)
+        if self.reaper is not None:
+            self.reaper.stop()
         if self.port is None:
             return succeed(None)
         port, self.port = self.port, None

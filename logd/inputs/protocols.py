@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from logd.config import DEFAULT_MAX_PARTIAL_BYTES, ListenerConfig
 from logd.fields import SyslogFields
 from logd.inputs.framing import LineSplitter, TelnetFilter, splitDatagram
+from logd.inputs.limits import AllowList, ConnectionGate, NOT_ALLOWED, Refusals
 from logd.inputs.partials import PartialBudget
 from logd.records import Batch, formatPeer
 from logd.routing import Router
@@ -55,6 +56,8 @@ class ListenerFactory(Factory):
         self.router = router
         self.clock = clock
         self.partials = partials if partials is not None else PartialBudget(DEFAULT_MAX_PARTIAL_BYTES)
+        self.refusals = Refusals(config.name, router.stats)
+        self.gate = ConnectionGate(config.limits, self.refusals) if config.limits else None
         self.connections: set[Any] = set()
         if config.protocolClass is not None:
             self.protocol = config.protocolClass
@@ -65,11 +68,19 @@ class ListenerFactory(Factory):
         """What Twisted's port calls this listener in its own log lines ("... starting on 5140")."""
         return f"listener {self.name!r}"
 
-    def buildProtocol(self, addr: IAddress) -> Protocol:
+    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+        """
+        A protocol for a connection just accepted, or none (Twisted then
+        closes it at once, unread) for one the listener's limits refuse.
+        """
+        host = getattr(addr, "host", None)
+        if self.gate is not None and not self.gate.admit(host, formatPeer(addr)):
+            return None
         protocol = Factory.buildProtocol(self, addr)
-        if isinstance(protocol, StreamProtocol):
-            return protocol
-        return _Tracked(self, protocol)
+        if not isinstance(protocol, StreamProtocol):
+            protocol = _Tracked(self, protocol)
+        protocol.gateHost = host
+        return protocol
 
     def emit(
         self,
@@ -111,6 +122,8 @@ class ListenerFactory(Factory):
         self.connections.discard(connection)
         self.router.removeProducer(connection.transport)
         self.router.stats.bytesReceived += connection.bytesReceived
+        if self.gate is not None:
+            self.gate.release(connection.gateHost)
 
 
 class StreamProtocol(Protocol):
@@ -317,6 +330,8 @@ class RawDatagramProtocol(DatagramProtocol):
     def __init__(self, factory: ListenerFactory) -> None:
         self.factory = factory
         self.stats = factory.router.stats
+        allow = factory.config.limits.allow
+        self.allowed = AllowList(allow) if allow is not None else None
         self.maxLine = factory.config.maxLine
         self._peers: dict[Any, str] = {}
         self._pending: dict[Any, list[bytes]] = {}
@@ -327,6 +342,9 @@ class RawDatagramProtocol(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: Any) -> None:
         self.stats.bytesReceived += len(data)
+        if self.allowed is not None and not self.allowed(addr[0] if addr else None):
+            self.factory.refusals.refuse(NOT_ALLOWED, self.peer(addr))
+            return
         pending = self._pending.get(addr)
         if pending is None:
             if self._flushCall is None:
@@ -403,8 +421,30 @@ def buildDatagramProtocol(factory: ListenerFactory) -> DatagramProtocol:
     call C{self.factory.emit} like a stream protocol does.
     """
     config = factory.config
-    if config.protocolClass is not None:
-        protocol = config.protocolClass()
-        protocol.factory = factory
-        return protocol
-    return DATAGRAM_PROTOCOLS[config.protocol](factory)
+    if config.protocolClass is None:
+        return DATAGRAM_PROTOCOLS[config.protocol](factory)
+    protocol = config.protocolClass()
+    protocol.factory = factory
+    _watchDatagrams(protocol, factory)
+    return protocol
+
+
+def _watchDatagrams(protocol: DatagramProtocol, factory: ListenerFactory) -> None:
+    """
+    A custom datagram protocol's bytes are counted like the built-in ones',
+    and it sees only what C{allow} lets through: its own
+    C{datagramReceived} is put behind both.
+    """
+    received = protocol.datagramReceived
+    allow = factory.config.limits.allow
+    allowed = AllowList(allow) if allow is not None else None
+    stats = factory.router.stats
+
+    def datagramReceived(data: bytes, addr: Any) -> None:
+        stats.bytesReceived += len(data)
+        if allowed is None or allowed(addr[0] if addr else None):
+            received(data, addr)
+        else:
+            factory.refusals.refuse(NOT_ALLOWED, formatPeer(addr))
+
+    protocol.datagramReceived = datagramReceived  # type: ignore[method-assign]

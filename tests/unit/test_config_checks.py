@@ -298,3 +298,53 @@ def test_customProtocolBesideConfig(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "mylogd_beside.semicolon:Semicolon" in result.stdout
+
+
+def test_limits(tmp_path: Path) -> None:
+    import ipaddress
+
+    path = listenerConfig(
+        tmp_path,
+        '{name: a, endpoint: "tcp:0", protocol: line, sinks: [all], allow: ["10.0.0.0/8", "192.168.1.7", "::1"], '
+        "max_connections: 1000, max_connections_per_peer: 20, idle_timeout: 5m}",
+    )
+    limits = load(str(path)).listeners[0].limits
+    assert limits.allow == tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "192.168.1.7", "::1"))
+    assert (limits.maxConnections, limits.maxConnectionsPerPeer, limits.idleTimeout) == (1000, 20, 300.0)
+
+
+@pytest.mark.parametrize(
+    "value, seconds", [("300s", 300.0), ("5m", 300.0), ("1h", 3600.0), ("500ms", 0.5), ("1.5s", 1.5), (30, 30.0), ("30", 30.0)]
+)
+def test_durations(value: object, seconds: float) -> None:
+    from logd.config import parseDuration
+
+    assert parseDuration(value) == seconds
+
+
+@pytest.mark.parametrize(
+    "extra, key, words",
+    [
+        ('allow: ["10.0.0.1/8"]', "allow", ("host bits set", "did you mean '10.0.0.0/8'")),
+        ("allow: [10.0.0.300]", "allow", ("not an address or network",)),
+        ("allow: []", "allow", ("expected an address",)),
+        ("max_connections: 0", "max_connections", ("greater than zero",)),
+        ("idle_timeout: soon", "idle_timeout", ("duration",)),
+        ("idle_timeout: 0s", "idle_timeout", ("greater than zero",)),
+    ],
+)
+def test_badLimits(tmp_path: Path, extra: str, key: str, words: tuple[str, ...]) -> None:
+    path = listenerConfig(tmp_path, f'{{name: a, endpoint: "tcp:0", protocol: line, sinks: [all], {extra}}}')
+    assertProblem([onlyProblem(path)], path, 4, f"listeners[0].{key}", *words)
+
+
+@pytest.mark.parametrize("key, value", [("max_connections", "5"), ("max_connections_per_peer", "5"), ("idle_timeout", "5s")])
+def test_connectionLimitsOnDatagrams(tmp_path: Path, key: str, value: str) -> None:
+    path = listenerConfig(tmp_path, f'{{name: a, endpoint: "udp:0", protocol: line, sinks: [all], {key}: {value}}}')
+    assertProblem([onlyProblem(path)], path, 4, f"listeners[0].{key}", "no connections")
+
+
+@pytest.mark.parametrize("endpoint", ["unix:a.sock", "unixgram:a.dgram", "systemd:domain=UNIX:index=0"])
+def test_allowOnUnixSockets(tmp_path: Path, endpoint: str) -> None:
+    path = listenerConfig(tmp_path, f'{{name: a, endpoint: "{endpoint}", protocol: line, sinks: [all], allow: [127.0.0.1]}}')
+    assertProblem([onlyProblem(path)], path, 4, "listeners[0].allow", "file mode")
