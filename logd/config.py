@@ -45,6 +45,10 @@ DEFAULT_MAX_LINE = 65536
 DEFAULT_KEEP = 7
 DEFAULT_BUFFER = 16 * 1024 * 1024
 DEFAULT_MAX_PARTIAL_BYTES = 64 * 1024 * 1024
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+CLIENT_CERT = ("none", "optional", "required")
+TLS_VERSIONS = ("1.2", "1.3")
+TLS_KEYS = ("cert", "key", "ca", "client_cert", "permitted_peers", "min_version", "handshake_timeout")
 DEFAULT_FILE_MODE = 0o640
 DEFAULT_SOCKET_MODE = 0o660
 """Unix sockets: the user logd runs as and its group may send; say C{mode=666} for a C{/dev/log}."""
@@ -122,6 +126,26 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class TLSConfig:
+    """
+    TLS on a stream listener (see L{logd.inputs.tls}); paths are absolute.
+
+    @ivar clientCert: C{none}, C{optional} or C{required}.
+    @ivar permittedPeers: name patterns (C{client1.example.com},
+        C{*.example.com}) and certificate fingerprints (C{sha256:9F:86:...},
+        kept as lower-case hex without colons) a client must match.
+    """
+
+    cert: str
+    key: str
+    ca: str | None = None
+    clientCert: str = "none"
+    permittedPeers: tuple[str, ...] = ()
+    minVersion: str = "1.2"
+    handshakeTimeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+
+
+@dataclass(frozen=True)
 class ListenerConfig:
     """
     @ivar kind: C{"stream"} for anything Twisted's C{serverFromString}
@@ -147,9 +171,11 @@ class ListenerConfig:
     """The permissions of a C{unix:} or C{unixgram:} listener's socket file."""
     protocolClass: type | None = None
     limits: Limits = Limits()
+    tls: TLSConfig | None = None
 
     def describe(self) -> str:
-        return f"listener {self.name!r}: {self.endpoint} ({self.protocol}) -> {', '.join(self.sinks)}"
+        secured = f", TLS, client certificates {self.tls.clientCert}" if self.tls else ""
+        return f"listener {self.name!r}: {self.endpoint} ({self.protocol}{secured}) -> {', '.join(self.sinks)}"
 
 
 @dataclass(frozen=True)
@@ -512,7 +538,7 @@ class _Checker:
         return tuple(result)
 
     def listener(self, spec: _Map, where: str, sinkNames: set[str]) -> ListenerConfig | None:
-        ok = self.keys(spec, where, ("name", "endpoint", "protocol", "sinks"), ("max_line", "banner", *LIMIT_KEYS))
+        ok = self.keys(spec, where, ("name", "endpoint", "protocol", "sinks"), ("max_line", "banner", "tls", *LIMIT_KEYS))
         name = self.value(spec, "name", where, _name)
         endpoint = self.value(spec, "endpoint", where, self.endpoint)
         protocol, protocolClass = self.value(spec, "protocol", where, lambda v: _protocol(v, self.base), (None, None))
@@ -536,7 +562,8 @@ class _Checker:
                 )
                 ok = False
         limits = self.limits(spec, where, kind, resolved)
-        if not ok or limits is None:
+        tls = self.tls(spec, f"{where}.tls", kind, resolved) if "tls" in spec else None
+        if not ok or limits is None or ("tls" in spec and tls is None):
             return None
         return ListenerConfig(
             name=name,
@@ -551,7 +578,56 @@ class _Checker:
             socketMode=socketMode,
             protocolClass=protocolClass,
             limits=limits,
+            tls=tls,
         )
+
+    def tls(self, spec: _Map, where: str, kind: str, endpoint: str) -> TLSConfig | None:
+        """
+        The C{tls:} block, checked as far as it can be before anything
+        binds: the files are read, the key must match the certificate, the
+        CA file must load (see L{logd.inputs.tls.checkFiles}).
+        """
+        if kind != "stream":
+            self.problems.add(spec.keyLines["tls"], where, "TLS needs a stream listener (tcp, tcp6, unix, systemd)")
+            return None
+        if endpoint.startswith("ssl:"):
+            self.problems.add(spec.keyLines["tls"], where, "an ssl: endpoint is TLS already: use tcp: with tls:")
+            return None
+        node = self.nested(spec, "tls", where, TLS_KEYS)
+        if node is None:
+            return None
+        before = len(self.problems)
+        self.keys(node, where, ("cert", "key"), TLS_KEYS[2:])
+        cert = self.value(node, "cert", where, self.filePath)
+        key = self.value(node, "key", where, self.filePath)
+        ca = self.value(node, "ca", where, self.filePath)
+        clientCert = self.value(node, "client_cert", where, _oneOf(CLIENT_CERT), "none")
+        peers = self.value(node, "permitted_peers", where, _permittedPeers, ())
+        minVersion = self.value(node, "min_version", where, lambda v: _oneOf(TLS_VERSIONS)(str(v)), "1.2")
+        timeout = self.value(node, "handshake_timeout", where, parseDuration, DEFAULT_HANDSHAKE_TIMEOUT)
+        if clientCert != "none" and "ca" not in node:
+            self.problems.add(node.line, f"{where}.ca", f"client_cert: {clientCert} needs a ca to check client certificates against")
+        if peers and clientCert == "none":
+            self.problems.add(node.keyLines["permitted_peers"], f"{where}.permitted_peers", "needs client_cert: optional or required")
+        if len(self.problems) > before:
+            return None
+        from logd.inputs.tls import checkFiles
+
+        for key_, problem in checkFiles(cert, key, ca):
+            self.problems.add(node.keyLines.get(key_, node.line), f"{where}.{key_}", problem)
+        if len(self.problems) > before:
+            return None
+        return TLSConfig(
+            cert=cert, key=key, ca=ca, clientCert=clientCert, permittedPeers=peers, minVersion=minVersion, handshakeTimeout=timeout
+        )
+
+    def filePath(self, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise ValueError("expected a file path")
+        path = self.resolve(value)
+        if not os.path.isfile(path):
+            raise ValueError(f"no such file: {path}")
+        return path
 
     def limits(self, spec: _Map, where: str, kind: str, endpoint: str) -> Limits | None:
         """
@@ -770,6 +846,29 @@ def _checkInterface(interface: str, kind: str) -> None:
         return
     if kind == "tcp6" and address.version != 6:
         raise ValueError(f"interface {interface!r} is not an IPv6 address (tcp6: listens on IPv6)")
+
+
+def _permittedPeers(value: Any) -> tuple[str, ...]:
+    """
+    Names (one leading C{*.} wildcard at most) and C{sha256:} fingerprints,
+    kept lower-case; a fingerprint as hex without its colons.
+    """
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(item, str) and item for item in items):
+        raise ValueError("expected a list of names or sha256: fingerprints")
+    peers = []
+    for item in items:
+        item = item.strip().lower()
+        if item.startswith("sha256:"):
+            digest = item[len("sha256:") :].replace(":", "")
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"{item!r} is not a SHA-256 fingerprint (32 bytes in hex)")
+            peers.append("sha256:" + digest)
+        elif "*" in item[2:] or (item.startswith("*") and not item.startswith("*.")) or not re.fullmatch(r"[a-z0-9*.-]+", item):
+            raise ValueError(f"{item!r} is not a host name (one leading '*.' at most)")
+        else:
+            peers.append(item)
+    return tuple(peers)
 
 
 def _hasIPSenders(kind: str, endpoint: str) -> bool:

@@ -20,7 +20,7 @@ try:
 except ImportError:  # built without a C compiler: the same answers, slower
     _fastsyslog = None  # type: ignore[assignment]
 
-BASE_FIELDS = ("time", "listener", "peer", "message")
+BASE_FIELDS = ("time", "listener", "peer", "tls_peer", "message")
 SYSLOG_FIELDS = (
     "facility",
     "severity",

@@ -64,7 +64,7 @@ class Filter:
             return None
         if len(keep) == len(messages):
             return batch
-        return Batch(batch.time, batch.listener, batch.peer, [messages[i] for i in keep], _subset(fields, keep))
+        return batch._replace(messages=[messages[i] for i in keep], fields=_subset(fields, keep))
 
     @cached_property
     def _passingPriorities(self) -> bytes:

@@ -30,6 +30,8 @@ class Batch(NamedTuple):
     @ivar messages: one entry per record, the exact bytes received.
     @ivar fields: optional per-record parsed fields (for example syslog
         headers), parallel to C{messages}, or L{None} for plain records.
+    @ivar tlsPeer: the verified identity of a TLS client that presented a
+        certificate (the matching SAN DNS name or CN), else L{None}.
     """
 
     time: float
@@ -37,6 +39,7 @@ class Batch(NamedTuple):
     peer: str
     messages: Sequence[bytes]
     fields: Sequence[dict] | None = None
+    tlsPeer: str | None = None
 
 
 class Lines(Sequence[bytes]):

@@ -96,6 +96,10 @@ class LogdService(MultiService):
         self.log.info("SIGHUP: reopening file sinks")
         for sink in self.sinks:
             sink.reopen()
+        for listener in self.listeners:
+            tls = getattr(listener.factory, "tls", None)
+            if tls is not None:
+                tls.reload()
 
     def stopService(self) -> Deferred:
         Service.stopService(self)

@@ -169,7 +169,7 @@ class StreamListenerService(_ListenerService):
             _claimSocketPath(self.config.name, self.config.unixPath, socket.SOCK_STREAM, self.config.socketMode, self.runAs)
         endpoint = serverFromString(self.reactor, self.config.endpoint)
         result: list[Any] = []
-        endpoint.listen(self.factory).addBoth(result.append)
+        endpoint.listen(self.factory.listeningFactory()).addBoth(result.append)
         if not result:
             raise StartupError(f"listener {self.config.name!r}: {self.config.endpoint} did not bind at once")
         if isinstance(result[0], Failure):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from twisted.internet.interfaces import IAddress, IReactorTime
+from zope.interface import implementer
+
+from twisted.internet.interfaces import IAddress, IHandshakeListener, IReactorTime
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
@@ -58,6 +60,11 @@ class ListenerFactory(Factory):
         self.partials = partials if partials is not None else PartialBudget(DEFAULT_MAX_PARTIAL_BYTES)
         self.refusals = Refusals(config.name, router.stats)
         self.gate = ConnectionGate(config.limits, self.refusals) if config.limits else None
+        self.tls = None
+        if config.tls is not None:
+            from logd.inputs.tls import ServerTLS
+
+            self.tls = ServerTLS(config.tls, config.name)
         self.connections: set[Any] = set()
         if config.protocolClass is not None:
             self.protocol = config.protocolClass
@@ -101,18 +108,76 @@ class ListenerFactory(Factory):
         if messages:
             self.record(messages, formatPeer(peer), fields)
 
-    def record(self, messages: Sequence[bytes], peer: str, fields: Sequence[dict] | None = None) -> None:
+    def record(
+        self, messages: Sequence[bytes], peer: str, fields: Sequence[dict] | None = None, tlsPeer: str | None = None
+    ) -> None:
         """
         Route C{messages} from an already formatted C{peer}: the built-in
         protocols' way in, which formats each peer once, not per read.
         """
-        self.router.route(Batch(self.clock.seconds(), self.name, peer, messages, fields))
+        self.router.route(Batch(self.clock.seconds(), self.name, peer, messages, fields, tlsPeer))
+
+    def listeningFactory(self) -> Factory:
+        """What the endpoint listens with: this factory, or this one behind TLS."""
+        if self.tls is None:
+            return self
+        from logd.inputs.tls import TLSListenerFactory
+
+        return TLSListenerFactory(self.tls, False, self)
 
     # Connection tracking, named as policies.WrappingFactory names it.
 
     def registerProtocol(self, connection: Any) -> None:
         self.connections.add(connection)
         self.router.addProducer(connection.transport)
+        if self.tls is not None:
+            connection.handshakeDeadline = self.clock.callLater(
+                self.config.tls.handshakeTimeout, self._handshakeTimedOut, connection
+            )
+
+    # TLS: the handshake's outcome, for every protocol (the built-in ones
+    # and the custom ones wrapped in _Tracked).
+
+    def handshakeCompleted(self, connection: Any) -> None:
+        """
+        The client is who its certificate says (OpenSSL has checked it
+        against C{ca}); is it a permitted peer?  Its identity is written
+        with each of its records as C{tls_peer}.
+        """
+        from logd.inputs.tls import NOT_PERMITTED, peerIdentity
+
+        connection.handshakeDone = True
+        deadline = getattr(connection, "handshakeDeadline", None)
+        if deadline is not None and deadline.active():
+            deadline.cancel()
+        certificate = connection.transport.getPeerCertificate()
+        if certificate is None:
+            return
+        identity, permitted = peerIdentity(certificate, self.config.tls.permittedPeers)
+        if not permitted:
+            connection.refused = True
+            self.refusals.refuse(NOT_PERMITTED, f"{connection.peer} ({identity})")
+            connection.transport.abortConnection()
+            return
+        connection.tlsPeer = identity
+
+    def _handshakeTimedOut(self, connection: Any) -> None:
+        from logd.inputs.tls import HANDSHAKE_TIMEOUT
+
+        connection.refused = True
+        self.refusals.refuse(HANDSHAKE_TIMEOUT, connection.peer)
+        connection.transport.abortConnection()
+
+    def _tlsEnded(self, connection: Any) -> None:
+        deadline = getattr(connection, "handshakeDeadline", None)
+        if deadline is not None and deadline.active():
+            deadline.cancel()
+        if connection.handshakeDone or connection.refused:
+            return
+        from logd.inputs.tls import classifyFailure
+
+        reason, detail = classifyFailure(connection.lostReason, connection.transport)
+        self.refusals.refuse(reason, f"{connection.peer}: {detail}")
 
     def unregisterProtocol(self, connection: Any) -> None:
         """
@@ -124,9 +189,24 @@ class ListenerFactory(Factory):
         self.router.stats.bytesReceived += connection.bytesReceived
         if self.gate is not None:
             self.gate.release(connection.gateHost)
+        if self.tls is not None:
+            self._tlsEnded(connection)
 
 
-class StreamProtocol(Protocol):
+class _TLSState:
+    """What a connection's TLS handshake left (nothing, on a plain listener)."""
+
+    tlsPeer: str | None = None
+    handshakeDone = False
+    refused = False
+    lostReason: Failure | None = None
+
+    def handshakeCompleted(self) -> None:
+        self.factory.handshakeCompleted(self)
+
+
+@implementer(IHandshakeListener)
+class StreamProtocol(_TLSState, Protocol):
     """
     The base of the built-in stream protocols: peer formatting, the banner,
     connection tracking and batch emission.
@@ -154,6 +234,7 @@ class StreamProtocol(Protocol):
         raise NotImplementedError()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self.lostReason = reason
         try:
             self.finish()
         finally:
@@ -184,7 +265,7 @@ class StreamProtocol(Protocol):
 
     def emit(self, messages: Sequence[bytes], fields: Sequence[dict] | None = None) -> None:
         if messages:
-            self.factory.record(messages, self.peer, fields)
+            self.factory.record(messages, self.peer, fields, self.tlsPeer)
 
 
 class RawProtocol(StreamProtocol):
@@ -302,17 +383,28 @@ STREAM_PROTOCOLS: dict[str, type[StreamProtocol]] = {
 }
 
 
-class _Tracked(ProtocolWrapper):
+@implementer(IHandshakeListener)
+class _Tracked(_TLSState, ProtocolWrapper):
     """
     Wraps a custom protocol so that a stop can see its traffic and wait for
-    it to close, as it does for the built-in ones.
+    it to close, as it does for the built-in ones.  (Its records, emitted
+    through the factory, carry no C{tls_peer}: the factory does not know
+    which connection they came from.)
     """
 
     bytesReceived = 0
 
+    def makeConnection(self, transport: Any) -> None:
+        self.peer = formatPeer(transport.getPeer())
+        ProtocolWrapper.makeConnection(self, transport)
+
     def dataReceived(self, data: bytes) -> None:
         self.bytesReceived += len(data)
         self.wrappedProtocol.dataReceived(data)
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.lostReason = reason
+        ProtocolWrapper.connectionLost(self, reason)
 
 
 class RawDatagramProtocol(DatagramProtocol):

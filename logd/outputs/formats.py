@@ -106,6 +106,8 @@ def renderJSON(batch: Batch) -> bytes:
         f'"listener":{encode_basestring(batch.listener)},'
         f'"peer":{encode_basestring(batch.peer)},'
     )
+    if batch.tlsPeer is not None:
+        head += f'"tls_peer":{encode_basestring(batch.tlsPeer)},'
     if batch.fields is None:
         prefix = head + '"message":'
         body = ("}\n" + prefix).join(map(encode_basestring, _decode(batch.messages)))
@@ -219,7 +221,12 @@ class Template:
     def __call__(self, batch: Batch) -> bytes:
         if not batch.messages:
             return b""
-        base = _Missing(time=formatTime(batch.time), listener=batch.listener, peer=batch.peer)
+        base = _Missing(
+            time=formatTime(batch.time),
+            listener=batch.listener,
+            peer=batch.peer,
+            tls_peer="-" if batch.tlsPeer is None else escape(batch.tlsPeer.encode("utf-8")).decode("utf-8"),
+        )
         fields = batch.fields
         if isinstance(fields, SyslogFields):
             return self._syslogLines(base, fields)

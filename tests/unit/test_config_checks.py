@@ -348,3 +348,66 @@ def test_connectionLimitsOnDatagrams(tmp_path: Path, key: str, value: str) -> No
 def test_allowOnUnixSockets(tmp_path: Path, endpoint: str) -> None:
     path = listenerConfig(tmp_path, f'{{name: a, endpoint: "{endpoint}", protocol: line, sinks: [all], allow: [127.0.0.1]}}')
     assertProblem([onlyProblem(path)], path, 4, "listeners[0].allow", "file mode")
+
+
+def tlsConfig(tmp_path: Path, block: str, endpoint: str = "tcp:0") -> Path:
+    from tests.tls import CertificateAuthority
+
+    ca = CertificateAuthority(str(tmp_path / "tls"))
+    ca.issue("server", dnsNames=("localhost",))
+    ca.issue("other", dnsNames=("other",))
+    (tmp_path / "tls" / "garbage.pem").write_text("not a certificate\n")
+    return writeConfig(
+        tmp_path,
+        f"""
+        sinks:
+          all: {{type: stdout}}
+        listeners:
+          - name: a
+            endpoint: "{endpoint}"
+            protocol: syslog
+            sinks: [all]
+            tls:
+        {block}
+        """,
+    )
+
+
+def test_tlsBlock(tmp_path: Path) -> None:
+    path = tlsConfig(
+        tmp_path,
+        "      cert: tls/server.pem\n              key: tls/server.key\n              ca: tls/test-ca.pem\n"
+        "              client_cert: required\n              permitted_peers: ['*.example.com', 'sha256:" + "AB:" * 31 + "CD']\n"
+        "              min_version: '1.3'\n              handshake_timeout: 5s",
+    )
+    config = load(str(path)).listeners[0].tls
+    assert config.cert == str(tmp_path / "tls" / "server.pem") and config.ca == str(tmp_path / "tls" / "test-ca.pem")
+    assert (config.clientCert, config.minVersion, config.handshakeTimeout) == ("required", "1.3", 5.0)
+    assert config.permittedPeers == ("*.example.com", "sha256:" + "ab" * 31 + "cd")
+
+
+@pytest.mark.parametrize(
+    "block, key, words",
+    [
+        ("      cert: tls/server.pem\n              key: tls/other.key", "key", ("is not the key of the certificate",)),
+        ("      cert: tls/garbage.pem\n              key: tls/server.key", "cert", ("cannot load",)),
+        ("      cert: tls/nothere.pem\n              key: tls/server.key", "cert", ("no such file",)),
+        ("      cert: tls/server.pem\n              key: tls/server.key\n              client_cert: required", "ca", ("needs a ca",)),
+        ("      cert: tls/server.pem\n              key: tls/server.key\n              ca: tls/garbage.pem", "ca", ("cannot load",)),
+        ("      cert: tls/server.pem\n              key: tls/server.key\n              permitted_peers: [a.example]", "permitted_peers", ("client_cert",)),
+        ("      cert: tls/server.pem\n              key: tls/server.key\n              min_version: '1.1'", "min_version", ("1.2, 1.3",)),
+        ("      cert: tls/server.pem\n              key: tls/server.key\n              client_cert: maybe", "client_cert", ("none, optional, required",)),
+        ("      cert: tls/server.pem\n              kye: tls/server.key", "kye", ("did you mean 'key'",)),
+    ],
+)
+def test_badTLSBlock(tmp_path: Path, block: str, key: str, words: tuple[str, ...]) -> None:
+    path = tlsConfig(tmp_path, block)
+    problems = problemsOf(path)
+    matching = [p for p in problems if f"listeners[0].tls.{key}: " in p]
+    assert matching and all(w in matching[0] for w in words), problems
+
+
+@pytest.mark.parametrize("endpoint, words", [("udp:0", "stream listener"), ("ssl:0:privateKey=tls/server.key:certKey=tls/server.pem", "TLS already")])
+def test_tlsOnTheWrongEndpoint(tmp_path: Path, endpoint: str, words: str) -> None:
+    path = tlsConfig(tmp_path, "      cert: tls/server.pem\n              key: tls/server.key", endpoint)
+    assert any(f"listeners[0].tls: " in p and words in p for p in problemsOf(path))
