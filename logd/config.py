@@ -36,7 +36,9 @@ BUILTIN_PROTOCOLS = ("raw", "line", "syslog")
 SINK_TYPES = ("file", "stdout")
 FILTER_KEYS = ("severity", "facility", "listener", "match")
 FORMATS = ("text", "json")
-LIMIT_KEYS = ("allow", "max_connections", "max_connections_per_peer", "idle_timeout")
+LIMIT_KEYS = ("allow", "max_connections", "max_connections_per_peer", "idle_timeout", "rate_limit")
+RATE_KEYS = ("records", "per", "burst", "when_over")
+WHEN_OVER = ("pause", "drop")
 FILE_KEYS = ("mode", "owner", "group")
 """What a file sink's files are created with (rsyslog's C{$FileCreateMode}, C{$FileOwner}, C{$FileGroup})."""
 WHEN_FULL = ("pause", "drop")
@@ -104,6 +106,21 @@ class SinkConfig:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """
+    A token bucket per sender address over records: C{records} every
+    C{per} seconds, up to C{burst} at once.  C{whenOver}: C{pause} stops
+    reading that sender's connections until it has tokens again; C{drop}
+    (the only choice for datagrams) drops the excess, counted.
+    """
+
+    records: int
+    per: float
+    burst: int
+    whenOver: str
+
+
+@dataclass(frozen=True)
 class Limits:
     """
     Who may send to a listener and how much of it they may hold: the
@@ -120,6 +137,7 @@ class Limits:
     maxConnections: int | None = None
     maxConnectionsPerPeer: int | None = None
     idleTimeout: float | None = None
+    rateLimit: RateLimit | None = None
 
     def __bool__(self) -> bool:
         return self != Limits()
@@ -648,9 +666,26 @@ class _Checker:
         maxConnections = self.value(spec, "max_connections", where, _positiveInt)
         perPeer = self.value(spec, "max_connections_per_peer", where, _positiveInt)
         idle = self.value(spec, "idle_timeout", where, parseDuration)
+        rate = self.rateLimit(spec, f"{where}.rate_limit", kind) if "rate_limit" in spec else None
         if len(self.problems) > before:
             return None
-        return Limits(allow=allow, maxConnections=maxConnections, maxConnectionsPerPeer=perPeer, idleTimeout=idle)
+        return Limits(allow=allow, maxConnections=maxConnections, maxConnectionsPerPeer=perPeer, idleTimeout=idle, rateLimit=rate)
+
+    def rateLimit(self, spec: _Map, where: str, kind: str) -> RateLimit | None:
+        node = self.nested(spec, "rate_limit", where, RATE_KEYS)
+        if node is None:
+            return None
+        before = len(self.problems)
+        self.keys(node, where, ("records",), RATE_KEYS[1:])
+        records = self.value(node, "records", where, _positiveInt)
+        per = self.value(node, "per", where, parseDuration, 1.0)
+        burst = self.value(node, "burst", where, _positiveInt, records)
+        whenOver = self.value(node, "when_over", where, _oneOf(WHEN_OVER), "pause" if kind == "stream" else "drop")
+        if whenOver == "pause" and kind != "stream":
+            self.problems.add(node.keyLines["when_over"], f"{where}.when_over", "a datagram listener cannot pause its senders: drop")
+        if len(self.problems) > before or records is None:
+            return None
+        return RateLimit(records=records, per=per, burst=burst or records, whenOver=whenOver)
 
     def endpoint(self, value: Any) -> tuple[str, str, tuple | None, str | None, int | None]:
         if not isinstance(value, str) or not value.strip():

@@ -78,6 +78,8 @@ class ListenerStats:
     """Syslog frames whose octet count was malformed (framed by LF/NUL instead)."""
     cutEarly: int = 0
     """Unfinished lines recorded before their end, to keep the total held under max_partial_bytes."""
+    droppedRateLimit: int = 0
+    """Records dropped because their sender was over its rate limit (when_over: drop, and datagrams)."""
     refused: dict[str, int] = field(default_factory=dict)
     """Connections (or datagrams) refused at the edge, by reason (see L{logd.inputs.limits})."""
     closedIdle: int = 0
@@ -118,6 +120,8 @@ class Router:
         self._holding: set[ISink] = set()
         """Sinks over their limit that hold the connections paused."""
         self._failedSinks: set[ISink] = set()
+        self._held: set[IPushProducer] = set()
+        """Connections paused for their own sake (a rate limit), whatever the sinks say."""
         for sink in self.sinks:
             sink.addPressureObserver(self)
             if sink.isFull():
@@ -154,6 +158,27 @@ class Router:
 
     def removeProducer(self, producer: IPushProducer) -> None:
         self._producers.discard(producer)
+        self._held.discard(producer)
+
+    def holdProducer(self, producer: IPushProducer) -> None:
+        """
+        Pause one connection for a reason of its own (its sender is over
+        its rate limit): a drained sink does not resume it, only
+        L{releaseProducer} does.
+        """
+        if producer not in self._held and producer in self._producers:
+            self._held.add(producer)
+            if not self._holding:
+                producer.pauseProducing()
+
+    def releaseProducer(self, producer: IPushProducer) -> None:
+        if producer in self._held:
+            self._held.discard(producer)
+            if not self._holding:
+                producer.resumeProducing()
+
+    def isHeld(self, producer: IPushProducer) -> bool:
+        return producer in self._held
 
     def sinkFull(self, sink: ISink) -> None:
         if sink in self._dropWhenFull:
@@ -171,4 +196,5 @@ class Router:
             self._holding.discard(sink)
             if not self._holding:
                 for producer in list(self._producers):
-                    producer.resumeProducing()
+                    if producer not in self._held:
+                        producer.resumeProducing()

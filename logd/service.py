@@ -130,6 +130,7 @@ class LogdService(MultiService):
                     "listener {name!r}: {received} bytes received, {split} long lines split, "
                     "{dropped} records dropped because a sink was full, "
                     "{failed} records a sink could not take, "
+                    "{rate} records dropped over a sender's rate limit, "
                     "{skipped} bytes of oversized octet-counted frames skipped, "
                     "{bad} malformed octet counts, "
                     "{cut} unfinished lines recorded early (max_partial_bytes), "
@@ -139,6 +140,7 @@ class LogdService(MultiService):
                     split=stats.splitLines,
                     dropped=stats.droppedSinkFull,
                     failed=stats.droppedSinkError,
+                    rate=stats.droppedRateLimit,
                     skipped=stats.skippedBytes,
                     bad=stats.badLengthPrefixes,
                     cut=stats.cutEarly,

@@ -24,8 +24,8 @@ from typing import Any, Callable
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from logd.config import Limits
-from logd.routing import ListenerStats
+from logd.config import Limits, RateLimit
+from logd.routing import ListenerStats, Router
 
 NOT_ALLOWED = "address not allowed"
 TOO_MANY = "too many connections"
@@ -35,6 +35,8 @@ REFUSAL_LOG_SECONDS = 60.0
 """The least time between two log lines about refusals of one reason, per listener."""
 
 ADDRESS_CACHE = 4096
+BUCKETS = 65536
+"""Senders whose buckets are kept; past it, the full ones (senders quiet for a while) are forgotten."""
 
 
 class Refusals:
@@ -50,6 +52,15 @@ class Refusals:
         self.listener = listener
         self.stats = stats
         self._lastLogged: dict[str, float] = {}
+
+    def warn(self, what: str, peer: str) -> None:
+        """A sender over its rate limit: said at most once a minute too (the count is at stop)."""
+        now = self.monotonic()
+        if now - self._lastLogged.get(what, float("-inf")) >= REFUSAL_LOG_SECONDS:
+            self._lastLogged[what] = now
+            self.log.warn(
+                "listener {listener!r}: {peer} is {what} (said at most once a minute)", listener=self.listener, peer=peer, what=what
+            )
 
     def refuse(self, reason: str, peer: str | None) -> None:
         refused = self.stats.refused
@@ -164,15 +175,115 @@ class IdleReaper:
 
     def sweep(self) -> None:
         now = self.clock.seconds()
-        paused = self.factory.router.paused
+        router = self.factory.router
+        paused = router.paused
         seen, self._seen = self._seen, {}
         for connection in list(self.factory.connections):
             count = connection.bytesReceived
             last = seen.get(connection)
-            if last is None or last[0] != count or paused:
+            if last is None or last[0] != count or paused or router.isHeld(connection.transport):
                 self._seen[connection] = (count, now)
             elif now - last[1] >= self.timeout:
                 self.factory.router.stats.closedIdle += 1
                 connection.transport.loseConnection()
             else:
                 self._seen[connection] = last
+
+
+class RateLimiter:
+    """
+    C{rate_limit}: a token bucket per sender address, over records.
+
+    With C{when_over: pause}, every record is recorded; a sender that goes
+    into debt has all its connections paused (the others carry on: one
+    flooding sender must not slow everybody) until the bucket has refilled
+    to zero, then resumed.  With C{drop}, and on datagram listeners, the
+    records over the bucket are dropped and counted.  A Unix socket's
+    senders have no address and are not limited.
+    """
+
+    log = Logger()
+
+    def __init__(self, limit: RateLimit, router: Router, clock: Any, refusals: Refusals) -> None:
+        self.rate = limit.records / limit.per
+        self.burst = float(limit.burst)
+        self.pauses = limit.whenOver == "pause"
+        self.router = router
+        self.clock = clock
+        self.refusals = refusals
+        self._buckets: dict[str, list[float]] = {}
+        self._connections: dict[str, set[Any]] = {}
+        self._resume: dict[str, Any] = {}
+
+    def _bucket(self, host: str) -> list[float]:
+        now = self.clock.seconds()
+        bucket = self._buckets.get(host)
+        if bucket is None:
+            if len(self._buckets) >= BUCKETS:
+                self._forgetFull(now)
+            bucket = self._buckets[host] = [self.burst, now]
+        else:
+            bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+            bucket[1] = now
+        return bucket
+
+    def _forgetFull(self, now: float) -> None:
+        self._buckets = {
+            host: bucket for host, bucket in self._buckets.items() if bucket[0] + (now - bucket[1]) * self.rate < self.burst
+        }
+
+    def admit(self, host: str | None, count: int) -> int:
+        """How many of C{count} records may be recorded now (C{drop}); the rest are counted as dropped."""
+        if host is None:
+            return count
+        bucket = self._bucket(host)
+        allowed = min(count, int(bucket[0]))
+        bucket[0] -= allowed
+        if allowed < count:
+            self.refusals.stats.droppedRateLimit += count - allowed
+            self.refusals.warn("over its rate limit: dropping its records", host)
+        return allowed
+
+    def took(self, host: str | None, count: int) -> None:
+        """C{count} records were recorded from C{host} (C{pause}): pause its connections if it is in debt now."""
+        if host is None:
+            return
+        bucket = self._bucket(host)
+        bucket[0] -= count
+        if bucket[0] < 0 and host not in self._resume:
+            for connection in self._connections.get(host, ()):
+                self.router.holdProducer(connection.transport)
+            self._resume[host] = self.clock.callLater(-bucket[0] / self.rate, self._release, host)
+            self.refusals.warn("over its rate limit: reading it more slowly", host)
+
+    def _release(self, host: str) -> None:
+        bucket = self._bucket(host)
+        if bucket[0] < 0:
+            self._resume[host] = self.clock.callLater(-bucket[0] / self.rate, self._release, host)
+            return
+        del self._resume[host]
+        for connection in self._connections.get(host, ()):
+            self.router.releaseProducer(connection.transport)
+
+    def register(self, connection: Any, host: str | None) -> None:
+        if host is None:
+            return
+        self._connections.setdefault(host, set()).add(connection)
+        if host in self._resume:
+            self.router.holdProducer(connection.transport)
+
+    def unregister(self, connection: Any, host: str | None) -> None:
+        connections = self._connections.get(host)
+        if connections is not None:
+            connections.discard(connection)
+            if not connections:
+                del self._connections[host]
+
+    def releaseAll(self) -> None:
+        """At stop: everything the kernel holds for paused senders is read, not lost with the close."""
+        for host, call in list(self._resume.items()):
+            if call.active():
+                call.cancel()
+            del self._resume[host]
+            for connection in self._connections.get(host, ()):
+                self.router.releaseProducer(connection.transport)

@@ -183,6 +183,8 @@ class StreamListenerService(_ListenerService):
         Service.stopService(self)
         if self.reaper is not None:
             self.reaper.stop()
+        if self.factory.rate is not None:
+            self.factory.rate.releaseAll()
         if self.port is None:
             return succeed(None)
         port, self.port = self.port, None

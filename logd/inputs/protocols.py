@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from logd.config import DEFAULT_MAX_PARTIAL_BYTES, ListenerConfig
 from logd.fields import SyslogFields
 from logd.inputs.framing import LineSplitter, TelnetFilter, splitDatagram
-from logd.inputs.limits import AllowList, ConnectionGate, NOT_ALLOWED, Refusals
+from logd.inputs.limits import NOT_ALLOWED, AllowList, ConnectionGate, RateLimiter, Refusals
 from logd.inputs.partials import PartialBudget
 from logd.records import Batch, formatPeer
 from logd.routing import Router
@@ -60,6 +60,8 @@ class ListenerFactory(Factory):
         self.partials = partials if partials is not None else PartialBudget(DEFAULT_MAX_PARTIAL_BYTES)
         self.refusals = Refusals(config.name, router.stats)
         self.gate = ConnectionGate(config.limits, self.refusals) if config.limits else None
+        rate = config.limits.rateLimit
+        self.rate = RateLimiter(rate, router, clock, self.refusals) if rate is not None else None
         self.tls = None
         if config.tls is not None:
             from logd.inputs.tls import ServerTLS
@@ -105,8 +107,30 @@ class ListenerFactory(Factory):
         @param fields: if given, a dict of named fields per message (see
             L{logd.fields}) for templates, filters and JSON.
         """
+        if not messages:
+            return
+        host = getattr(peer, "host", None) if not isinstance(peer, tuple) else peer[0]
+        messages, fields = self.limitRate(host, messages, fields)
         if messages:
             self.record(messages, formatPeer(peer), fields)
+
+    def limitRate(
+        self, host: str | None, messages: Sequence[bytes], fields: Sequence[dict] | None
+    ) -> tuple[Sequence[bytes], Sequence[dict] | None]:
+        """
+        What of C{messages} a sender's rate limit lets through now: all of
+        them when it pauses senders instead (it is told what was taken).
+        """
+        rate = self.rate
+        if rate is None:
+            return messages, fields
+        if rate.pauses:
+            rate.took(host, len(messages))
+            return messages, fields
+        allowed = rate.admit(host, len(messages))
+        if allowed == len(messages):
+            return messages, fields
+        return messages[:allowed], _first(fields, allowed)
 
     def record(
         self, messages: Sequence[bytes], peer: str, fields: Sequence[dict] | None = None, tlsPeer: str | None = None
@@ -130,6 +154,8 @@ class ListenerFactory(Factory):
     def registerProtocol(self, connection: Any) -> None:
         self.connections.add(connection)
         self.router.addProducer(connection.transport)
+        if self.rate is not None:
+            self.rate.register(connection, connection.gateHost)
         if self.tls is not None:
             connection.handshakeDeadline = self.clock.callLater(
                 self.config.tls.handshakeTimeout, self._handshakeTimedOut, connection
@@ -189,13 +215,24 @@ class ListenerFactory(Factory):
         self.router.stats.bytesReceived += connection.bytesReceived
         if self.gate is not None:
             self.gate.release(connection.gateHost)
+        if self.rate is not None:
+            self.rate.unregister(connection, connection.gateHost)
         if self.tls is not None:
             self._tlsEnded(connection)
+
+
+def _first(fields: Sequence[dict] | None, count: int) -> Sequence[dict] | None:
+    if fields is None:
+        return None
+    if isinstance(fields, SyslogFields):
+        return fields.subset(range(count))
+    return fields[:count]
 
 
 class _TLSState:
     """What a connection's TLS handshake left (nothing, on a plain listener)."""
 
+    gateHost: str | None = None
     tlsPeer: str | None = None
     handshakeDone = False
     refused = False
@@ -265,7 +302,12 @@ class StreamProtocol(_TLSState, Protocol):
 
     def emit(self, messages: Sequence[bytes], fields: Sequence[dict] | None = None) -> None:
         if messages:
-            self.factory.record(messages, self.peer, fields, self.tlsPeer)
+            factory = self.factory
+            if factory.rate is not None:
+                messages, fields = factory.limitRate(self.gateHost, messages, fields)
+                if not messages:
+                    return
+            factory.record(messages, self.peer, fields, self.tlsPeer)
 
 
 class RawProtocol(StreamProtocol):
@@ -453,7 +495,13 @@ class RawDatagramProtocol(DatagramProtocol):
                 self._flushCall.cancel()
             self._flushCall = None
         pending, self._pending = self._pending, {}
+        rate = self.factory.rate
         for addr, datagrams in pending.items():
+            if rate is not None:
+                # Datagrams cannot be paused: over the limit they are dropped (counted).
+                datagrams = datagrams[: rate.admit(addr[0] if addr else None, len(datagrams))]
+                if not datagrams:
+                    continue
             self.recordDatagrams(datagrams, self.peer(addr))
 
     def recordDatagrams(self, datagrams: list[bytes], peer: str) -> None:

@@ -166,3 +166,74 @@ async def test_idleConnectionIsClosedWithItsPartialLine(logd: Harness) -> None:
     assert records.count(b"tick") >= 2
     assert stats(service).closedIdle == 2
     assert 0.3 <= idleFor < 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_rateLimitPausesOnlyTheFloodingSender(logd: Harness) -> None:
+    """
+    rate_limit with when_over: pause: a sender over its bucket has its
+    connection paused while another sender's lines are read at once (each
+    within 100 ms of being sent, p99); every flooded line is recorded in the
+    end, none dropped.
+    """
+    out = logd.tmp / "out.log"
+    spec = listener(logd, rate_limit={"records": 5000, "per": "1s", "burst": 1000})
+    service = logd.start({"out": logd.fileSink()}, [spec])
+    factory = service.listeners[0].factory
+    flood = await connectFrom(service, "127.0.0.2")
+    flooded = [b"flood %05d " % i + b"f" * 80 for i in range(10_000)]
+    flood.send(b"\n".join(flooded) + b"\n")
+    await waitFor(lambda: any(factory.router.isHeld(c.transport) for c in factory.connections), "the flood to be paused")
+    calm = await connectFrom(service, "127.0.0.1")
+    sent: list[float] = []
+
+    def tick() -> None:
+        sent.append(time.time())
+        calm.send(b"calm %d %.6f\n" % (len(sent), sent[-1]))
+
+    sending = LoopingCall(tick)
+    sending.clock = getReactor()
+    sending.start(0.02)
+    await waitFor(lambda: len(sent) >= 50, "fifty calm lines sent", timeout=10)
+    sending.stop()
+    await calm.close()
+    await flood.close()
+    await waitFor(lambda: len(readRecords(out)) >= len(flooded) + 50, "every line", timeout=20)
+    await logd.stop(service)
+    records = readRecords(out)
+    assert [r.message for r in records if r.message.startswith(b"flood")] == flooded
+    import datetime
+
+    latencies = sorted(
+        datetime.datetime.strptime(r.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+        - float(r.message.split()[2])
+        for r in records
+        if r.message.startswith(b"calm")
+    )
+    assert len(latencies) == 50
+    assert latencies[int(len(latencies) * 0.99) - 1] < 0.1, latencies[-5:]
+    assert stats(service).droppedRateLimit == 0
+
+
+@pytest.mark.parametrize("kind", ["tcp", "udp"])
+@pytest_twisted.ensureDeferred
+async def test_rateLimitDropsAndCounts(logd: Harness, kind: str) -> None:
+    """when_over: drop (and any datagram listener): what is over the bucket is dropped, and counted exactly."""
+    out = logd.tmp / "out.log"
+    spec = listener(logd, kind, rate_limit={"records": 100, "per": "1s", "burst": 100, "when_over": "drop"})
+    service = logd.start({"out": logd.fileSink()}, [spec])
+    count = 400
+    if kind == "tcp":
+        client = await connectFrom(service, "127.0.0.1")
+        client.send(b"".join(b"line %d\n" % i for i in range(count)))
+        await client.close()
+    else:
+        address = boundAddress(service)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for i in range(count):
+                sock.sendto(b"datagram %d" % i, (address.host, address.port))
+        await waitFor(lambda: stats(service).bytesReceived >= sum(len(b"datagram %d" % i) for i in range(count)), "every datagram read")
+    await logd.stop(service)
+    recorded = len(readRecords(out))
+    assert 100 <= recorded <= 110
+    assert recorded + stats(service).droppedRateLimit == count

@@ -411,3 +411,28 @@ def test_badTLSBlock(tmp_path: Path, block: str, key: str, words: tuple[str, ...
 def test_tlsOnTheWrongEndpoint(tmp_path: Path, endpoint: str, words: str) -> None:
     path = tlsConfig(tmp_path, "      cert: tls/server.pem\n              key: tls/server.key", endpoint)
     assert any(f"listeners[0].tls: " in p and words in p for p in problemsOf(path))
+
+
+def test_rateLimit(tmp_path: Path) -> None:
+    path = listenerConfig(tmp_path, '{name: a, endpoint: "tcp:0", protocol: line, sinks: [all], rate_limit: {records: 10000, per: 1s, burst: 20000}}')
+    rate = load(str(path)).listeners[0].limits.rateLimit
+    assert (rate.records, rate.per, rate.burst, rate.whenOver) == (10000, 1.0, 20000, "pause")
+    path = listenerConfig(tmp_path, '{name: a, endpoint: "udp:0", protocol: line, sinks: [all], rate_limit: {records: 10}}')
+    rate = load(str(path)).listeners[0].limits.rateLimit
+    assert (rate.per, rate.burst, rate.whenOver) == (1.0, 10, "drop")
+
+
+@pytest.mark.parametrize(
+    "endpoint, limit, key, words",
+    [
+        ("udp:0", "{records: 10, when_over: pause}", "rate_limit.when_over", ("cannot pause",)),
+        ("tcp:0", "{per: 1s}", "rate_limit.records", ("missing required key",)),
+        ("tcp:0", "{records: 10, when_over: wait}", "rate_limit.when_over", ("pause, drop",)),
+        ("tcp:0", "{records: 10, pre: 1s}", "rate_limit.pre", ("did you mean 'per'",)),
+    ],
+)
+def test_badRateLimit(tmp_path: Path, endpoint: str, limit: str, key: str, words: tuple[str, ...]) -> None:
+    path = listenerConfig(tmp_path, f'{{name: a, endpoint: "{endpoint}", protocol: line, sinks: [all], rate_limit: {limit}}}')
+    problems = problemsOf(path)
+    matching = [p for p in problems if f"listeners[0].{key}: " in p]
+    assert matching and all(w in matching[0] for w in words), problems
