@@ -100,20 +100,51 @@ def _hostAndPort(rest: str) -> tuple[str, int] | None:
     return match.group("v6") or match.group("host") or "127.0.0.1", int(match.group("port"))
 
 
-def _streamEndpoint(reactor: Any, endpoint: str) -> Any:
-    from twisted.internet.endpoints import HostnameEndpoint, clientFromString
+def _streamEndpoint(reactor: Any, endpoint: str, tls: "TLSClient | None" = None) -> Any:
+    from twisted.internet.endpoints import HostnameEndpoint, clientFromString, wrapClientTLS
 
     kind, _, rest = endpoint.partition(":")
     target = _hostAndPort(rest) if kind == "tcp" else None
     if target is not None:
         # IPv4, IPv6 and names alike (HostnameEndpoint tries every address).
-        return HostnameEndpoint(reactor, target[0].encode("idna"), target[1])
-    return clientFromString(reactor, endpoint)
+        connecting = HostnameEndpoint(reactor, target[0].encode("idna"), target[1])
+    else:
+        connecting = clientFromString(reactor, endpoint)
+    if tls is None:
+        return connecting
+    serverName = tls.serverName or (target[0] if target is not None else None)
+    if serverName is None:
+        raise ValueError("--tls needs --tls-server-name for this endpoint")
+    return wrapClientTLS(tls.options(serverName), connecting)
 
 
-async def _sendStream(reactor: Any, endpoint: str) -> None:
+class TLSClient:
+    """
+    C{logd send}'s TLS: the server's certificate checked against C{ca} (or
+    the system's CAs) and C{serverName}; a client certificate if given.
+    """
+
+    def __init__(self, ca: str | None, cert: str | None, key: str | None, serverName: str | None) -> None:
+        self.ca, self.cert, self.key, self.serverName = ca, cert, key, serverName
+
+    def options(self, serverName: str) -> Any:
+        from twisted.internet import ssl
+
+        trust = ssl.Certificate.loadPEM(_read(self.ca)) if self.ca else ssl.platformTrust()
+        client = None
+        if self.cert:
+            client = ssl.PrivateCertificate.loadPEM(_read(self.cert) + b"\n" + _read(self.key or self.cert))
+        return ssl.optionsForClientTLS(serverName, trustRoot=trust, clientCertificate=client)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+async def _sendStream(reactor: Any, endpoint: str, tls: TLSClient | None = None) -> None:
     done: Deferred = Deferred()
-    await _streamEndpoint(reactor, endpoint).connect(Factory.forProtocol(lambda: _Stream(done)))
+    await _streamEndpoint(reactor, endpoint, tls).connect(Factory.forProtocol(lambda: _Stream(done)))
     await done
 
 
@@ -147,11 +178,14 @@ def _sendDatagrams(reactor: Any, endpoint: str) -> None:
     sock.close()
 
 
-def send(endpoint: str) -> int:
+def send(endpoint: str, tls: TLSClient | None = None) -> int:
     from twisted.internet import reactor
     from twisted.internet.task import react
 
     if endpoint.startswith(("udp:", "unixgram:")):
+        if tls is not None:
+            print(f"logd send: {endpoint}: TLS needs a stream endpoint", file=sys.stderr)
+            return 1
         try:
             _sendDatagrams(reactor, endpoint)
         except (OSError, ValueError) as e:
@@ -163,7 +197,7 @@ def send(endpoint: str) -> int:
 
     async def main(reactor: Any) -> None:
         try:
-            await _sendStream(reactor, endpoint)
+            await _sendStream(reactor, endpoint, tls)
         except Exception as e:
             print(f"logd send: {endpoint}: {e}", file=sys.stderr)
             status[0] = 1
@@ -191,10 +225,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="ENDPOINT",
         help="tcp:HOST:PORT, unix:PATH (any Twisted client endpoint), udp:HOST:PORT or unixgram:PATH",
     )
+    sendParser.add_argument("--tls", action="store_true", help="talk TLS (implied by the other --tls options)")
+    sendParser.add_argument("--tls-ca", metavar="PEM", help="CA certificates to check the server against (default: the system's)")
+    sendParser.add_argument("--tls-cert", metavar="PEM", help="a client certificate (and its key, unless --tls-key)")
+    sendParser.add_argument("--tls-key", metavar="PEM", help="the client certificate's key")
+    sendParser.add_argument("--tls-server-name", metavar="NAME", help="the name the server's certificate must have (default: HOST)")
     args = parser.parse_args(argv)
     if args.command == "check":
         return check(args.config)
-    return send(args.to)
+    tls = None
+    if args.tls or args.tls_ca or args.tls_cert or args.tls_key or args.tls_server_name:
+        tls = TLSClient(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
+    return send(args.to, tls)
 
 
 if __name__ == "__main__":

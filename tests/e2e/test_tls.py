@@ -61,3 +61,29 @@ listeners:
         ("app", "over TLS", "client1.example.com"),
         ("sshd", "second", "client1.example.com"),
     ]
+
+
+def test_logd_send_over_mutual_tls(workdir: str) -> None:
+    """The shipped client talks to a TLS listener: --tls-ca checks the server, --tls-cert/--tls-key identify it."""
+    ca = CertificateAuthority(os.path.join(workdir, "tls"))
+    ca.issue("server", dnsNames=("localhost",), ips=("127.0.0.1",))
+    clientKey, clientCert, _ = ca.issue("sender", dnsNames=("sender.example.com",))
+    port = freePort()
+    config = os.path.join(workdir, "logd.yaml")
+    with open(config, "w") as f:
+        f.write(
+            "sinks: {all: {type: file, path: all.log, template: '{tls_peer} {message}'}}\n"
+            f'listeners: [{{name: t, endpoint: "tcp:{port}:interface=127.0.0.1", protocol: line, sinks: [all], '
+            "tls: {cert: tls/server.pem, key: tls/server.key, ca: tls/test-ca.pem, client_cert: required}}]\n"
+        )
+    daemon = Daemon(workdir, {}, config, [TWISTD, "-n", "--pidfile=", "logd", "--config", config])
+    daemon.launch()
+    assert daemon.waitReady(), daemon.describe()
+    lines = b"".join(b"line %d\n" % i for i in range(500))
+    run([LOGD, "send", "--to", f"tcp:127.0.0.1:{port}", "--tls-ca", ca.path, "--tls-cert", clientCert, "--tls-key", clientKey], input=lines)
+    # Without a client certificate: refused by the listener, whatever the client makes of it.
+    subprocess.run([LOGD, "send", "--to", f"tcp:127.0.0.1:{port}", "--tls-ca", ca.path], input=b"anonymous\n", capture_output=True, timeout=30)
+    waitFor(lambda: "TLS: no client certificate" in daemon.stdout(), 10, daemon.describe)
+    assertStopsOnSIGTERM(daemon)
+    written = readFile(os.path.join(workdir, "all.log")).splitlines()
+    assert written == [b"sender.example.com line %d" % i for i in range(500)]
