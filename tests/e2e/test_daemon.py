@@ -12,6 +12,7 @@ import signal
 import socket
 import stat
 import subprocess
+import time
 from typing import Callable, Iterator
 
 import pytest
@@ -355,3 +356,56 @@ listeners: [{{name: tcp, endpoint: "tcp:{port}:interface=127.0.0.1", protocol: l
     assert last.count(b"\n") == 1 and last[:4].isdigit() and last.endswith(b" second run\n"), last
     assert "ended inside a record" in second.stdout()
     assert "1 files found ending inside a record" in second.stdout()
+
+
+# File descriptors -------------------------------------------------------------------
+
+
+def cpuSeconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_file_descriptors_backs_off_and_recovers(workdir: str, daemons) -> None:
+    """
+    At the file-descriptor limit (RLIMIT_NOFILE 64 here), connections past
+    it are closed at once rather than left queued, the daemon does not spin
+    on accept, and once connections close it accepts again.
+    """
+    port = freePort()
+    daemon = daemons(
+        workdir,
+        f'sinks: {{all: {{type: file, path: all.log}}}}\nlisteners: [{{name: t, endpoint: "tcp:{port}:interface=127.0.0.1:backlog=256", protocol: line, sinks: [all]}}]\n',
+        [],
+    )
+    run(["prlimit", f"--pid={daemon.process.pid}", "--nofile=64:64"])
+    clients = []
+    try:
+        for _ in range(100):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.settimeout(10)
+            clients.append(sock)
+
+        def closedByLogd(sock: socket.socket) -> bool:
+            sock.setblocking(False)
+            try:
+                return sock.recv(1) == b""
+            except BlockingIOError:
+                return False
+            except ConnectionResetError:
+                return True
+            finally:
+                sock.setblocking(True)
+
+        waitFor(lambda: sum(map(closedByLogd, clients)) >= 30, 10, "logd to close what it has no descriptors for")
+        before, started = cpuSeconds(daemon.process.pid), time.monotonic()
+        waitFor(lambda: time.monotonic() - started >= 1.0, 5, "a second to pass")
+        assert cpuSeconds(daemon.process.pid) - before < 0.3, "logd spins on accept at the descriptor limit"
+    finally:
+        for sock in clients:
+            sock.close()
+    send(port, [b"after the limit"])
+    waitFor(lambda: b"after the limit" in readFile(f"{workdir}/all.log"), 10, daemon.describe)
+    assert "EMFILE" in daemon.stdout()
+    assertStopsOnSIGTERM(daemon)
