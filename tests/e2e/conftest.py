@@ -6,13 +6,14 @@ factory that starts logd daemons and always kills them afterwards.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from typing import Callable, Iterator, Sequence
 
 import pytest
 
-from tests.e2e.helpers import Daemon, Listener, startDaemon
+from tests.e2e.helpers import TWISTD, Daemon, Listener, startDaemon
 
 
 @pytest.fixture
@@ -39,4 +40,33 @@ def logd(workdir: str) -> Iterator[Callable[..., Daemon]]:
         yield start
     finally:
         for daemon in daemons:
+            daemon.kill()
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[..., Daemon]]:
+    """
+    C{start(directory, configText, twistdOptions)}: write the config, run
+    C{twistd -n OPTIONS --pidfile= logd --config ...} and wait until it has
+    started; killed at the end whatever happens.
+    """
+    started: list[Daemon] = []
+
+    def start(directory: str, text: str, options: Sequence[str] = (), config: str | None = None) -> Daemon:
+        """C{config}: where to write the configuration (default C{DIRECTORY/logd.yaml}); twistd runs in C{directory}."""
+        config = config or os.path.join(directory, "logd.yaml")
+        with open(config, "w") as f:
+            f.write(text)
+        os.chmod(config, 0o644)
+        command = [TWISTD, "-n", *options, "--pidfile=", "logd", "--config", config]
+        daemon = Daemon(directory, {}, config, command)
+        started.append(daemon)
+        daemon.launch()
+        assert daemon.waitReady(), daemon.describe()
+        return daemon
+
+    try:
+        yield start
+    finally:
+        for daemon in started:
             daemon.kill()

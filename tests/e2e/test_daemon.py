@@ -13,14 +13,13 @@ import socket
 import stat
 import subprocess
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 from tests.e2e.helpers import (
     LOGD,
     TWISTD,
-    Daemon,
     assertStopsOnSIGTERM,
     freePort,
     readFile,
@@ -47,34 +46,6 @@ def messagesIn(path: str) -> list[bytes]:
     """The message of every whole text record in C{path}."""
     data = readFile(path)
     return [line.split(b" ", 3)[3] for line in data[: data.rfind(b"\n") + 1].split(b"\n")[:-1]]
-
-
-@pytest.fixture
-def daemons() -> Iterator[Callable[[str, str, list[str]], Daemon]]:
-    """
-    C{start(directory, configText, twistdOptions)}: write the config, run
-    C{twistd -n OPTIONS --pidfile= logd --config ...} and wait until it has
-    started; killed at the end whatever happens.
-    """
-    started: list[Daemon] = []
-
-    def start(directory: str, text: str, options: list[str]) -> Daemon:
-        config = os.path.join(directory, "logd.yaml")
-        with open(config, "w") as f:
-            f.write(text)
-        os.chmod(config, 0o644)
-        command = [TWISTD, "-n", *options, "--pidfile=", "logd", "--config", config]
-        daemon = Daemon(directory, {}, config, command)
-        started.append(daemon)
-        daemon.launch()
-        assert daemon.waitReady(), daemon.describe()
-        return daemon
-
-    try:
-        yield start
-    finally:
-        for daemon in started:
-            daemon.kill()
 
 
 class Daemonized:

@@ -10,19 +10,18 @@ import json
 import os
 import subprocess
 
-from tests.e2e.helpers import LOGD, TWISTD, Daemon, assertStopsOnSIGTERM, freePort, readFile, run, tool, waitFor
+from tests.e2e.helpers import LOGD, assertStopsOnSIGTERM, freePort, readFile, run, tool, waitFor
 from tests.tls import CertificateAuthority
 
 
-def test_openssl_s_client_sends_rfc5425_syslog(workdir: str) -> None:
+def test_openssl_s_client_sends_rfc5425_syslog(workdir: str, daemons) -> None:
     ca = CertificateAuthority(os.path.join(workdir, "tls"))
     ca.issue("server", dnsNames=("localhost",), ips=("127.0.0.1",))
     clientKey, clientCert, fingerprint = ca.issue("client1", dnsNames=("client1.example.com",))
     port = freePort()
-    config = os.path.join(workdir, "logd.yaml")
-    with open(config, "w") as f:
-        f.write(
-            f"""
+    daemon = daemons(
+        workdir,
+        f"""
 sinks:
   json: {{type: file, path: all.json, format: json}}
 listeners:
@@ -36,13 +35,10 @@ listeners:
       ca: tls/test-ca.pem
       client_cert: required
       permitted_peers: ["{fingerprint}"]
-"""
-        )
-    checked = run([LOGD, "check", config]).stdout.decode()
+""",
+    )
+    checked = run([LOGD, "check", daemon.config]).stdout.decode()
     assert "TLS, client certificates required" in checked
-    daemon = Daemon(workdir, {}, config, [TWISTD, "-n", "--pidfile=", "logd", "--config", config])
-    daemon.launch()
-    assert daemon.waitReady(), daemon.describe()
     messages = [b"<165>1 2026-12-02T10:00:00Z host app 42 ID47 - over TLS", b"<38>Dec  2 10:00:01 host sshd[7]: second"]
     framed = b"".join(b"%d %s" % (len(m), m) for m in messages)
     result = subprocess.run(
@@ -63,22 +59,18 @@ listeners:
     ]
 
 
-def test_logd_send_over_mutual_tls(workdir: str) -> None:
+def test_logd_send_over_mutual_tls(workdir: str, daemons) -> None:
     """The shipped client talks to a TLS listener: --tls-ca checks the server, --tls-cert/--tls-key identify it."""
     ca = CertificateAuthority(os.path.join(workdir, "tls"))
     ca.issue("server", dnsNames=("localhost",), ips=("127.0.0.1",))
     clientKey, clientCert, _ = ca.issue("sender", dnsNames=("sender.example.com",))
     port = freePort()
-    config = os.path.join(workdir, "logd.yaml")
-    with open(config, "w") as f:
-        f.write(
-            "sinks: {all: {type: file, path: all.log, template: '{tls_peer} {message}'}}\n"
-            f'listeners: [{{name: t, endpoint: "tcp:{port}:interface=127.0.0.1", protocol: line, sinks: [all], '
-            "tls: {cert: tls/server.pem, key: tls/server.key, ca: tls/test-ca.pem, client_cert: required}}]\n"
-        )
-    daemon = Daemon(workdir, {}, config, [TWISTD, "-n", "--pidfile=", "logd", "--config", config])
-    daemon.launch()
-    assert daemon.waitReady(), daemon.describe()
+    daemon = daemons(
+        workdir,
+        "sinks: {all: {type: file, path: all.log, template: '{tls_peer} {message}'}}\n"
+        f'listeners: [{{name: t, endpoint: "tcp:{port}:interface=127.0.0.1", protocol: line, sinks: [all], '
+        "tls: {cert: tls/server.pem, key: tls/server.key, ca: tls/test-ca.pem, client_cert: required}}]\n",
+    )
     lines = b"".join(b"line %d\n" % i for i in range(500))
     run([LOGD, "send", "--to", f"tcp:127.0.0.1:{port}", "--tls-ca", ca.path, "--tls-cert", clientCert, "--tls-key", clientKey], input=lines)
     # Without a client certificate: refused by the listener, whatever the client makes of it.
