@@ -160,6 +160,8 @@ class Listener:
     maxLine: int | None = None
     port: int = 0
     path: str = ""
+    tls: dict | None = None
+    """The listener's tls: block, if any."""
 
     def endpoint(self, directory: str) -> str:
         if self.kind == "tcp":
@@ -179,6 +181,8 @@ class Listener:
             spec["banner"] = self.banner
         if self.maxLine is not None:
             spec["max_line"] = self.maxLine
+        if self.tls is not None:
+            spec["tls"] = self.tls
         return spec
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: tests/e2e/peers.sh DIR
 #
-# Unpack Debian's rsyslog and syslog-ng-core into DIR (apt-get download +
+# Unpack Debian's rsyslog (with rsyslog-openssl) and syslog-ng-core into DIR (apt-get download +
 # dpkg -x), for the end-to-end tests that forward syslog through them to
 # logd, and for the benchmark (bench/run calls this with .venv/peers, the
 # tests' directory, so both share one copy).  Neither is installed: the two packages conflict, and neither may
@@ -32,6 +32,9 @@ say() { echo "peers.sh: $*" >&2; }
 need=()
 [ -x "$DIR/usr/sbin/rsyslogd" ] || need+=(rsyslog)
 [ -x "$DIR/usr/sbin/syslog-ng" ] || need+=(syslog-ng-core)
+# rsyslog's OpenSSL network stream driver, for the TLS tests (syslog-ng's
+# afsocket has TLS built in).
+compgen -G "$DIR/usr/lib/*-linux-*/rsyslog/lmnsd_ossl.so" >/dev/null || need+=(rsyslog-openssl)
 if ((${#need[@]})); then
     mkdir -p "$DEBS"
     say "downloading ${need[*]} into $DEBS"
@@ -57,7 +60,7 @@ SYSLOG_NG_LIBS="$DIR/usr/lib/syslog-ng"
 # omfile is built in).
 targets() {
     echo "$DIR/usr/sbin/rsyslogd"
-    for m in imudp imtcp lmnet lmnetstrms lmnsd_ptcp lmtcpclt lmtcpsrv; do
+    for m in imudp imtcp lmnet lmnetstrms lmnsd_ptcp lmnsd_ossl lmtcpclt lmtcpsrv; do
         if [ -e "$RSYSLOG_MODULES/$m.so" ]; then echo "$RSYSLOG_MODULES/$m.so"; fi
     done
     echo "$DIR/usr/sbin/syslog-ng"
@@ -76,7 +79,7 @@ missingLibraries() {
 # 2. Their shared libraries: the lib* packages both .debs depend on.
 if [ -n "$(missingLibraries)" ]; then
     mapfile -t libs < <(
-        for deb in "$DEBS"/rsyslog_*.deb "$DEBS"/syslog-ng-core_*.deb; do
+        for deb in "$DEBS"/rsyslog_*.deb "$DEBS"/rsyslog-openssl_*.deb "$DEBS"/syslog-ng-core_*.deb; do
             if [ -e "$deb" ]; then dpkg-deb -f "$deb" Depends; fi
         done | tr ',|' '\n\n' | sed -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g' | grep -E '^(lib|zlib)' | sort -u |
         while read -r pkg; do
