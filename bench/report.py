@@ -16,6 +16,8 @@ THROUGHPUT = [
     ("syslog-16", "syslog RFC 5424, 16 connections"),
     ("bsd-1", "syslog RFC 3164, 1 connection"),
     ("bsd-16", "syslog RFC 3164, 16 connections"),
+    ("tls-1", "TLS, 1 connection"),
+    ("tls-16", "TLS, 16 connections"),
 ]
 PLAIN = [k for k, _ in THROUGHPUT if k.startswith("tcp-")]
 SYSLOG = [k for k, _ in THROUGHPUT if k.startswith(("syslog-", "bsd-"))]

@@ -280,6 +280,9 @@ class Daemon:
     """The line formats it serves: C{plain} (tcp-*, idle, latency, udp), C{syslog} (syslog-*: RFC 5424), C{bsd} (bsd-*: RFC 3164)."""
     tcpOnly = False
     """Only the tcp-* throughput workloads (no UDP listener; not in idle or latency)."""
+    servesTLS = False
+    """Whether it takes the tls-* workloads (a TLS listener, the server certificate from L{certificates})."""
+    tls = False
 
     def __init__(self) -> None:
         self.dir = WORK / "daemons" / self.name
@@ -289,6 +292,8 @@ class Daemon:
         self.mode = self.modes[0]
 
     def serves(self, workload: str) -> bool:
+        if workload in TLS_WORKLOADS and not self.servesTLS:
+            return False
         mode = THROUGHPUT[workload][1] if workload in THROUGHPUT else "plain"
         if mode not in self.modes:
             return False
@@ -325,9 +330,10 @@ class Daemon:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, mode: str = "plain") -> None:
+    def start(self, mode: str = "plain", tls: bool = False) -> None:
         assert mode in self.modes, (self.name, mode)
         self.mode = mode
+        self.tls = tls
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
@@ -378,13 +384,18 @@ class Logd(Daemon):
     protocol = "line"
     sink = "format: text"
     """The sink's keys after C{type} and C{path}, as YAML flow-map entries."""
+    servesTLS = True
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
+        tls = ""
+        if self.tls:
+            key, cert = certificates()
+            tls = f", tls: {{cert: {cert}, key: {key}}}"
         self.config = (
             "sinks:\n"
             f"  out: {{type: file, path: {self.out}, {self.sink}}}\n"
             "listeners:\n"
-            f'  - {{name: tcp, endpoint: "tcp:{tcpPort}:interface=127.0.0.1", protocol: {self.protocol}, sinks: [out]}}\n'
+            f'  - {{name: tcp, endpoint: "tcp:{tcpPort}:interface=127.0.0.1", protocol: {self.protocol}, sinks: [out]{tls}}}\n'
             f'  - {{name: udp, endpoint: "udp:{udpPort}:interface=127.0.0.1", protocol: {self.protocol}, sinks: [out]}}\n'
         )
         (self.dir / "logd.yaml").write_text(self.config)
@@ -407,6 +418,7 @@ class Logd(Daemon):
 
 
 class LogdSyslog(Logd):
+    servesTLS = False
     """
     logd with C{protocol: syslog} listeners and one file sink, for the
     syslog workloads; the subclasses differ in the sink only.
@@ -473,8 +485,8 @@ class LogdSyslogJSON(LogdSyslog):
 
 
 RSYSLOG_CONFIG = """\
-global(workDirectory="{dir}" net.enableDNS="off" maxMessageSize="64k")
-module(load="imtcp" MaxSessions="{maxSessions}")
+global(workDirectory="{dir}" net.enableDNS="off" maxMessageSize="64k"{tlsGlobal})
+module(load="imtcp" MaxSessions="{maxSessions}"{tlsModule})
 module(load="imudp")
 template(name="bench" type="string" string="{template}")
 ruleset(name="bench") {{
@@ -510,10 +522,17 @@ class SyslogPeer(Daemon):
 class Rsyslog(SyslogPeer):
     name = "rsyslog"
     label = "rsyslog"
+    servesTLS = True
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
+        tlsGlobal = tlsModule = ""
+        if self.tls:
+            key, cert = certificates()
+            tlsGlobal = f' DefaultNetstreamDriverCertFile="{cert}" DefaultNetstreamDriverKeyFile="{key}"'
+            tlsModule = ' StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="anon"'
         self.config = RSYSLOG_CONFIG.format(
             dir=self.dir, maxSessions=MAX_CONNECTIONS, template=RSYSLOG_TEMPLATES[self.mode], out=self.out, tcp=tcpPort, udp=udpPort,
+            tlsGlobal=tlsGlobal, tlsModule=tlsModule,
         )
         (self.dir / "rsyslog.conf").write_text(self.config)
 
@@ -542,7 +561,7 @@ class Rsyslog(SyslogPeer):
 SYSLOG_NG_CONFIG = """\
 @version: {version}
 options {{ use-dns(no); use-fqdn(no); dns-cache(no); stats-freq(0); frac-digits(6);{options} }};
-source s_tcp {{ network(ip("127.0.0.1") port({tcp}) transport("tcp"){flags}
+source s_tcp {{ network(ip("127.0.0.1") port({tcp}) transport("{transport}"){flags}{tls}
                 max-connections({maxConnections}) log-iw-size({iw}) log-fetch-limit({fetch})); }};
 source s_udp {{ network(ip("127.0.0.1") port({udp}) transport("udp"){flags}); }};
 destination d_file {{ file("{out}" template("{template}") log-fifo-size({fifo})); }};
@@ -560,12 +579,18 @@ SYSLOG_NG_MODES = {
 class SyslogNG(SyslogPeer):
     name = "syslog-ng"
     label = "syslog-ng"
+    servesTLS = True
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
         iw = SYSLOG_NG_WINDOW * MAX_CONNECTIONS
         flags, options, template = SYSLOG_NG_MODES[self.mode]
+        tls = ""
+        if self.tls:
+            key, cert = certificates()
+            tls = f' tls(key-file("{key}") cert-file("{cert}") peer-verify(optional-untrusted))'
         self.config = SYSLOG_NG_CONFIG.format(
             version=syslogNgModules().name, options=options, flags=flags, template=template,
+            transport="tls" if self.tls else "tcp", tls=tls,
             tcp=tcpPort, udp=udpPort, maxConnections=MAX_CONNECTIONS, iw=iw, fetch=SYSLOG_NG_FETCH, out=self.out, fifo=100000,
         )
         (self.dir / "syslog-ng.conf").write_text(self.config)
@@ -744,12 +769,30 @@ def loadgenResult(proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
 # workloads
 
 
-def throughput(d: Daemon, conns: int, total: int, mode: str = "plain") -> dict[str, Any]:
-    d.start(mode)
+def certificates() -> tuple[str, str]:
+    """
+    The TLS workloads' server key and certificate (a CA of the benchmark's
+    own, made once per run with the tests' helper): C{localhost} and
+    127.0.0.1.  The load generator checks it against C{WORK/tls/bench-ca.pem}.
+    """
+    directory = WORK / "tls"
+    key, cert = directory / "server.key", directory / "server.pem"
+    if not cert.exists():
+        sys.path.insert(0, str(REPO))
+        from tests.tls import CertificateAuthority
+
+        ca = CertificateAuthority(str(directory), "bench CA")
+        ca.issue("server", dnsNames=("localhost",), ips=("127.0.0.1",))
+    return str(key), str(cert)
+
+
+def throughput(d: Daemon, conns: int, total: int, mode: str = "plain", tls: bool = False) -> dict[str, Any]:
+    d.start(mode, tls)
     tail = Tail(d.out)
     try:
         cpu0 = cpuSeconds(d.pid)
-        gen = runLoadgen(["blast", "--port", str(d.tcpPort), "--conns", str(conns), "--total", str(total), "--format", mode])
+        tlsArgs = ["--tls", str(WORK / "tls" / "bench-ca.pem")] if tls else []
+        gen = runLoadgen(["blast", "--port", str(d.tcpPort), "--conns", str(conns), "--total", str(total), "--format", mode, *tlsArgs])
         deadline = time.monotonic() + 60 + total / 10_000
         lastGrowth = time.monotonic()
         done = None
@@ -957,9 +1000,13 @@ THROUGHPUT = {
     "syslog-16": (16, "syslog"),
     "bsd-1": (1, "bsd"),
     "bsd-16": (16, "bsd"),
+    "tls-1": (1, "plain"),
+    "tls-16": (16, "plain"),
 }
 """Throughput workload -> (connections, line format)."""
-WORKLOADS = ["tcp-1", "tcp-16", "tcp-1000", "syslog-1", "syslog-16", "bsd-1", "bsd-16", "idle", "latency", "udp"]
+TLS_WORKLOADS = {"tls-1", "tls-16"}
+"""The plain-line workloads sent over TLS (logd's tls:, rsyslog's ossl driver, syslog-ng's transport("tls"))."""
+WORKLOADS = ["tcp-1", "tcp-16", "tcp-1000", "syslog-1", "syslog-16", "bsd-1", "bsd-16", "tls-1", "tls-16", "idle", "latency", "udp"]
 
 
 def median(values: list[float]) -> float | None:
@@ -1099,7 +1146,7 @@ def main() -> None:
             for i in range(runs):
                 for n, d in serving(w).items():
                     log(f"{w} ({conns} conns x {lines} {mode} lines total) run {i + 1}/{runs}: {n}")
-                    r = record(w, n, lambda: throughput(d, conns, lines, mode))
+                    r = record(w, n, lambda: throughput(d, conns, lines, mode, w in TLS_WORKLOADS))
                     if r and "error" not in r:
                         log(f"  {n}: {r['lines_per_s'] or 0:,.0f} lines/s, {r['cpu_us_per_line'] or 0:.2f} us CPU/line, "
                             f"peak RSS {(r['peak_rss_kib'] or 0) / 1024:.1f} MiB, loss {r['loss']}, exactly once: {r['check_exactly_once']}")
@@ -1124,7 +1171,7 @@ def main() -> None:
 
     if "capacity" in workloads:
         for w, (conns, mode) in THROUGHPUT.items():
-            if w not in workloads:
+            if w not in workloads or w in TLS_WORKLOADS:  # the discard sink speaks no TLS
                 continue
             caps = []
             for i in range(runs):

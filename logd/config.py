@@ -899,8 +899,8 @@ def _permittedPeers(value: Any) -> tuple[str, ...]:
             if not re.fullmatch(r"[0-9a-f]{64}", digest):
                 raise ValueError(f"{item!r} is not a SHA-256 fingerprint (32 bytes in hex)")
             peers.append("sha256:" + digest)
-        elif "*" in item[2:] or (item.startswith("*") and not item.startswith("*.")) or not re.fullmatch(r"[a-z0-9*.-]+", item):
-            raise ValueError(f"{item!r} is not a host name (one leading '*.' at most)")
+        elif "*" in item[2:] or (item.startswith("*") and not item.startswith("*.")) or not re.fullmatch(r"[a-z0-9*.:-]+", item):
+            raise ValueError(f"{item!r} is not a host name (one leading '*.' at most) or an IP address")
         else:
             peers.append(item)
     return tuple(peers)

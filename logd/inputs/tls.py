@@ -201,19 +201,20 @@ class TLSListenerFactory(TLSMemoryBIOFactory):
 
 def peerIdentity(certificate: Any, permitted: Iterable[str]) -> tuple[str | None, bool]:
     """
-    The verified client's name (its first SAN DNS name, else its CN; the
-    matching one when C{permitted} names it) and whether C{permitted} (if
+    The verified client's name (its first SAN DNS name, else its first SAN
+    IP address, else its CN; the matching one when C{permitted} names it) and whether C{permitted} (if
     any) lets it in, by a name (C{*.example.com} matches one label) or by
     its SHA-256 fingerprint.
     """
     cert = certificate.to_cryptography()
     try:
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+        alternatives = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        names = []
-    names = [name.lower() for name in names] + [
-        str(attribute.value).lower() for attribute in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    ]
+        names: list[str] = []
+    else:
+        names = [name.lower() for name in alternatives.get_values_for_type(x509.DNSName)]
+        names += [str(address) for address in alternatives.get_values_for_type(x509.IPAddress)]
+    names += [str(attribute.value).lower() for attribute in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     permitted = tuple(permitted)
     first = names[0] if names else None
     if not permitted:

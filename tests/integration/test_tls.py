@@ -39,6 +39,7 @@ def pki(tmp_path: Path) -> dict[str, Any]:
     made["intruder"] = ca.issue("intruder", dnsNames=("intruder.example.com",))
     made["printed"] = ca.issue("printed", dnsNames=("printed.example.com",))
     made["expired"] = ca.issue("expired", dnsNames=("client1.example.com",), expired=True)
+    made["ipsan"] = ca.issue("ipsan", ips=("192.0.2.10",), commonName="not-a-name")
     made["foreign"] = other.issue("foreign", dnsNames=("client1.example.com",))
     return made
 
@@ -86,7 +87,7 @@ PERMITTED = ["client1.example.com", "*.good.example.com"]
 
 @pytest_twisted.ensureDeferred
 async def test_certificateMatrix(logd: Harness, pki: dict[str, Any]) -> None:
-    permitted = PERMITTED + [pki["printed"][2]]
+    permitted = PERMITTED + [pki["printed"][2], "192.0.2.10"]
     service = logd.start(sinks(logd), [tlsListener(logd, pki, permitted_peers=permitted)])
     port = boundAddress(service).port
     ca = pki["ca"].path
@@ -95,6 +96,7 @@ async def test_certificateMatrix(logd: Harness, pki: dict[str, Any]) -> None:
         ("wild", True),
         ("cnonly", True),
         ("printed", True),
+        ("ipsan", True),
         (None, False),
         ("expired", False),
         ("foreign", False),
@@ -103,7 +105,7 @@ async def test_certificateMatrix(logd: Harness, pki: dict[str, Any]) -> None:
     ]
     for name, _ in cases:
         await deferToThread(send, port, ca, pki[name] if name else None, f"from {name}\n".encode())
-    await waitFor(lambda: len(readRecords(logd.tmp / "out.log")) == 4, "the four permitted clients' records")
+    await waitFor(lambda: len(readRecords(logd.tmp / "out.log")) == 5, "the five permitted clients' records")
     await logd.stop(service)
     records = [json.loads(line) for line in (logd.tmp / "json.log").read_text().splitlines()]
     assert {(r["message"], r.get("tls_peer")) for r in records} == {
@@ -111,9 +113,10 @@ async def test_certificateMatrix(logd: Harness, pki: dict[str, Any]) -> None:
         ("from wild", "a.good.example.com"),
         ("from cnonly", "client1.example.com"),
         ("from printed", "printed.example.com"),
+        ("from ipsan", "192.0.2.10"),
     }
     assert sorted((logd.tmp / "who.log").read_text().splitlines()) == sorted(
-        ["client1.example.com from client1", "a.good.example.com from wild", "client1.example.com from cnonly", "printed.example.com from printed"]
+        ["client1.example.com from client1", "a.good.example.com from wild", "client1.example.com from cnonly", "printed.example.com from printed", "192.0.2.10 from ipsan"]
     )
     assert refused(service) == {tls.NO_CERTIFICATE: 1, tls.UNTRUSTED: 2, tls.NOT_PERMITTED: 2}
 
