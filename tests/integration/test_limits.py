@@ -171,34 +171,39 @@ async def test_idleConnectionIsClosedWithItsPartialLine(logd: Harness) -> None:
 @pytest_twisted.ensureDeferred
 async def test_rateLimitPausesOnlyTheFloodingSender(logd: Harness) -> None:
     """
-    rate_limit with when_over: pause: a sender over its bucket has its
-    connection paused while another sender's lines are read at once (each
-    within 100 ms of being sent, p99); every flooded line is recorded in the
-    end, none dropped.
+    rate_limit with when_over: pause: one sender floods and has its
+    connection paused, while fifteen others send 1,000 lines/s each: theirs
+    are read within 100 ms of being sent (p99); every flooded line is
+    recorded in the end, none dropped.
     """
     out = logd.tmp / "out.log"
     spec = listener(logd, rate_limit={"records": 5000, "per": "1s", "burst": 1000})
     service = logd.start({"out": logd.fileSink()}, [spec])
     factory = service.listeners[0].factory
     flood = await connectFrom(service, "127.0.0.2")
-    flooded = [b"flood %05d " % i + b"f" * 80 for i in range(10_000)]
+    flooded = [b"flood %05d " % i + b"f" * 80 for i in range(20_000)]
     flood.send(b"\n".join(flooded) + b"\n")
     await waitFor(lambda: any(factory.router.isHeld(c.transport) for c in factory.connections), "the flood to be paused")
-    calm = await connectFrom(service, "127.0.0.1")
-    sent: list[float] = []
+    calm = [await connectFrom(service, f"127.0.0.{n}") for n in range(3, 18)]
+    ticks = [0]
 
     def tick() -> None:
-        sent.append(time.time())
-        calm.send(b"calm %d %.6f\n" % (len(sent), sent[-1]))
+        # Every 10 ms, ten lines from each of the fifteen: 1,000 lines/s each.
+        ticks[0] += 1
+        now = b"%.6f" % time.time()
+        for n, client in enumerate(calm):
+            client.send(b"".join(b"calm %d %d %s\n" % (n, ticks[0] * 10 + k, now) for k in range(10)))
 
     sending = LoopingCall(tick)
     sending.clock = getReactor()
-    sending.start(0.02)
-    await waitFor(lambda: len(sent) >= 50, "fifty calm lines sent", timeout=10)
+    sending.start(0.01)
+    await waitFor(lambda: ticks[0] >= 100, "a second of calm lines", timeout=10)
     sending.stop()
-    await calm.close()
+    for client in calm:
+        await client.close()
     await flood.close()
-    await waitFor(lambda: len(readRecords(out)) >= len(flooded) + 50, "every line", timeout=20)
+    expected = len(flooded) + ticks[0] * 10 * len(calm)
+    await waitFor(lambda: len(readRecords(out)) >= expected, "every line", timeout=30)
     await logd.stop(service)
     records = readRecords(out)
     assert [r.message for r in records if r.message.startswith(b"flood")] == flooded
@@ -206,11 +211,11 @@ async def test_rateLimitPausesOnlyTheFloodingSender(logd: Harness) -> None:
 
     latencies = sorted(
         datetime.datetime.strptime(r.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
-        - float(r.message.split()[2])
+        - float(r.message.split()[3])
         for r in records
         if r.message.startswith(b"calm")
     )
-    assert len(latencies) == 50
+    assert len(latencies) == ticks[0] * 10 * len(calm)
     assert latencies[int(len(latencies) * 0.99) - 1] < 0.1, latencies[-5:]
     assert stats(service).droppedRateLimit == 0
 
