@@ -50,7 +50,9 @@ DEFAULT_MAX_PARTIAL_BYTES = 64 * 1024 * 1024
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
 CLIENT_CERT = ("none", "optional", "required")
 TLS_VERSIONS = ("1.2", "1.3")
-TLS_KEYS = ("cert", "key", "ca", "client_cert", "permitted_peers", "min_version", "handshake_timeout")
+TLS_KEYS = ("cert", "key", "ca", "client_cert", "permitted_peers", "min_version", "handshake_timeout", "verify_depth")
+DEFAULT_VERIFY_DEPTH = 9
+"""Intermediate CAs a client's chain may hold (OpenSSL's own default is 100)."""
 DEFAULT_FILE_MODE = 0o640
 DEFAULT_SOCKET_MODE = 0o660
 """Unix sockets: the user logd runs as and its group may send; say C{mode=666} for a C{/dev/log}."""
@@ -161,6 +163,7 @@ class TLSConfig:
     permittedPeers: tuple[str, ...] = ()
     minVersion: str = "1.2"
     handshakeTimeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    verifyDepth: int = DEFAULT_VERIFY_DEPTH
 
 
 @dataclass(frozen=True)
@@ -623,6 +626,7 @@ class _Checker:
         peers = self.value(node, "permitted_peers", where, _permittedPeers, ())
         minVersion = self.value(node, "min_version", where, lambda v: _oneOf(TLS_VERSIONS)(str(v)), "1.2")
         timeout = self.value(node, "handshake_timeout", where, parseDuration, DEFAULT_HANDSHAKE_TIMEOUT)
+        depth = self.value(node, "verify_depth", where, _positiveInt, DEFAULT_VERIFY_DEPTH)
         if clientCert != "none" and "ca" not in node:
             self.problems.add(node.line, f"{where}.ca", f"client_cert: {clientCert} needs a ca to check client certificates against")
         if peers and clientCert == "none":
@@ -636,7 +640,8 @@ class _Checker:
         if len(self.problems) > before:
             return None
         return TLSConfig(
-            cert=cert, key=key, ca=ca, clientCert=clientCert, permittedPeers=peers, minVersion=minVersion, handshakeTimeout=timeout
+            cert=cert, key=key, ca=ca, clientCert=clientCert, permittedPeers=peers, minVersion=minVersion, handshakeTimeout=timeout,
+            verifyDepth=depth,
         )
 
     def filePath(self, value: Any) -> str:

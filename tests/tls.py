@@ -58,7 +58,12 @@ class CertificateAuthority:
     certificate matrix needs.
     """
 
-    def __init__(self, directory: str, name: str = "Test CA") -> None:
+    def __init__(self, directory: str, name: str = "Test CA", parent: "CertificateAuthority | None" = None) -> None:
+        """
+        A root CA, or (with C{parent}) an intermediate one that C{parent}
+        signs: its certificates then carry the chain up to (not including)
+        the root.
+        """
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self.key = ec.generate_private_key(ec.SECP256R1())
@@ -67,14 +72,16 @@ class CertificateAuthority:
         self.certificate = (
             x509.CertificateBuilder()
             .subject_name(self.name)
-            .issuer_name(self.name)
+            .issuer_name(parent.name if parent else self.name)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
+            .sign(parent.key if parent else self.key, hashes.SHA256())
         )
+        self.chain: list[x509.Certificate] = ([self.certificate] + parent.chain) if parent else []
+        """The intermediates between this CA's certificates and the root, nearest first."""
         self.path = os.path.join(directory, f"{name.replace(' ', '-').lower()}.pem")
         with open(self.path, "wb") as f:
             f.write(self.certificate.public_bytes(serialization.Encoding.PEM))
@@ -113,6 +120,7 @@ class CertificateAuthority:
         with open(keyPath, "wb") as f:
             f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         with open(certPath, "wb") as f:
-            f.write(certificate.public_bytes(serialization.Encoding.PEM) + self.certificate.public_bytes(serialization.Encoding.PEM))
+            chain = self.chain if self.chain else [self.certificate]
+            f.write(certificate.public_bytes(serialization.Encoding.PEM) + b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
         fingerprint = certificate.fingerprint(hashes.SHA256()).hex().upper()
         return keyPath, certPath, "sha256:" + ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2))

@@ -25,11 +25,13 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from logd.config import Limits, RateLimit
+from logd.records import formatPeer
 from logd.routing import ListenerStats, Router
 
 NOT_ALLOWED = "address not allowed"
 TOO_MANY = "too many connections"
 TOO_MANY_FROM_PEER = "too many connections from one address"
+OUT_OF_FILES = "out of file descriptors"
 
 REFUSAL_LOG_SECONDS = 60.0
 """The least time between two log lines about refusals of one reason, per listener."""
@@ -287,3 +289,31 @@ class RateLimiter:
             del self._resume[host]
             for connection in self._connections.get(host, ()):
                 self.router.releaseProducer(connection.transport)
+
+
+class AcceptLog:
+    """
+    What Twisted's accept says at the file-descriptor limit, said once a
+    minute: it logs C{EMFILE encountered} and then a line for every
+    connection it closes for want of a descriptor, each time it happens.
+    The connections closed count as refusals (C{out of file descriptors}),
+    logged like every other refusal.
+    """
+
+    def __init__(self, observer: Callable[[dict], None], refusals: Refusals) -> None:
+        self.observer = observer
+        self.refusals = refusals
+        self._lastLogged: dict[str, float] = {}
+
+    def __call__(self, event: dict) -> None:
+        format = event.get("log_format") or ""
+        if "EMFILE" not in format:
+            self.observer(event)
+            return
+        if format.startswith("EMFILE recovery: Closed socket"):
+            self.refusals.refuse(OUT_OF_FILES, formatPeer(event.get("address")))
+            return
+        now = Refusals.monotonic()
+        if now - self._lastLogged.get(format, float("-inf")) >= REFUSAL_LOG_SECONDS:
+            self._lastLogged[format] = now
+            self.observer(event)

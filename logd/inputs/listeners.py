@@ -28,7 +28,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort
-from twisted.logger import Logger
+from twisted.logger import Logger, globalLogPublisher
 from twisted.python.failure import Failure
 
 from twisted.internet import unix
@@ -36,7 +36,7 @@ from twisted.internet import unix
 from logd.config import ListenerConfig
 from logd.errors import StartupError
 from logd.files import RunAs, setOwner, directoryMode, makeDirectories
-from logd.inputs.limits import IdleReaper
+from logd.inputs.limits import AcceptLog, IdleReaper
 from logd.inputs.protocols import ListenerFactory, buildDatagramProtocol
 
 IDLE_SECONDS = 0.5
@@ -177,6 +177,9 @@ class StreamListenerService(_ListenerService):
         port = result[0]
         if isinstance(port, unix.Port):
             port.connectionLost = _UnixPortClosing(port)  # type: ignore[method-assign]
+        if isinstance(getattr(port, "_logger", None), Logger):
+            # Twisted's accept logs through this class-wide logger (see AcceptLog).
+            port._logger = Logger(port._logger.namespace, observer=AcceptLog(globalLogPublisher, self.factory.refusals))
         return port
 
     def stopService(self) -> Deferred:

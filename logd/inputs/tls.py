@@ -75,6 +75,7 @@ def makeContext(config: TLSConfig) -> SSL.Context:
     if config.ca is not None:
         context.load_verify_locations(config.ca)
     context.set_verify(_VERIFY[config.clientCert], _noteVerifyError)
+    context.set_verify_depth(config.verifyDepth)
     # Session resumption with client certificates needs a context id.
     context.set_session_id(b"logd")
     return context

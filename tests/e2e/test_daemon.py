@@ -8,6 +8,7 @@ byte.  Each is something a first-time user or a hostile tester hit.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import stat
@@ -378,5 +379,8 @@ def test_out_of_file_descriptors_backs_off_and_recovers(workdir: str, daemons) -
             sock.close()
     send(port, [b"after the limit"])
     waitFor(lambda: b"after the limit" in readFile(f"{workdir}/all.log"), 10, daemon.describe)
-    assert "EMFILE" in daemon.stdout()
     assertStopsOnSIGTERM(daemon)
+    log = daemon.stdout()
+    assert log.count("EMFILE encountered") == 1, "said more than once a minute"
+    refused = int(re.search(r"listener 't'.*refused: (\d+) out of file descriptors", log).group(1))
+    assert refused >= 30 and log.count("refused 127.0.0.1:") == 1, log[-3000:]

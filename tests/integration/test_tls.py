@@ -216,3 +216,24 @@ async def test_limitsComeBeforeTheHandshake(logd: Harness, pki: dict[str, Any]) 
     assert outcome.startswith("error")
     assert refused(service) == {NOT_ALLOWED: 1}
     assert readRecords(logd.tmp / "out.log") == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_chainDeeperThanAllowed(logd: Harness, pki: dict[str, Any], tmp_path: Path) -> None:
+    """
+    verify_depth bounds the intermediates in a client's chain: through one
+    intermediate a client is let in, through two it is not trusted.
+    """
+    ca = pki["ca"]
+    one = CertificateAuthority(str(tmp_path / "one"), "Intermediate One", parent=ca)
+    two = CertificateAuthority(str(tmp_path / "two"), "Intermediate Two", parent=one)
+    shallow = one.issue("shallow", dnsNames=("shallow.example.com",))
+    deep = two.issue("deep", dnsNames=("deep.example.com",))
+    service = logd.start(sinks(logd), [tlsListener(logd, pki, verify_depth=1)])
+    port = boundAddress(service).port
+    await deferToThread(send, port, ca.path, shallow, b"through one\n")
+    await deferToThread(send, port, ca.path, deep, b"through two\n")
+    await waitFor(lambda: readRecords(logd.tmp / "out.log"), "the shallow client's record")
+    await logd.stop(service)
+    assert [r.message for r in readRecords(logd.tmp / "out.log")] == [b"through one"]
+    assert refused(service) == {tls.UNTRUSTED: 1}
