@@ -409,6 +409,18 @@ def startPeer(workdir: str, name: str, argv: Callable[[str, int], list[str]], en
     raise AssertionError(f"{name} never bound its port\n{peer.describe()}")
 
 
+def rsyslogArgv(peers: Peers, directory: str, config: str) -> list[str]:
+    return [peers.rsyslogd, "-n", "-f", config, "-i", os.path.join(directory, "rsyslogd.pid"), "-M", peers.rsyslogModules]
+
+
+def syslogNgArgv(peers: Peers, directory: str, config: str) -> list[str]:
+    return [
+        peers.syslogNg, "-F", "-e", "--no-caps", "-f", config,
+        "-p", os.path.join(directory, "syslog-ng.pid"), "-R", os.path.join(directory, "syslog-ng.persist"),
+        "-c", os.path.join(directory, "syslog-ng.ctl"), f"--module-path={peers.syslogNgModules}",
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def startedPeers() -> Iterator[list[PeerDaemon]]:
     """The peer daemons a test started: killed however the test ends."""
@@ -468,7 +480,7 @@ def test_rsyslog_forwarding(logd: Start, peers: Peers, workdir: str, startedPeer
             f.write(RSYSLOG_CONFIG.format(
                 directory=directory, inputPort=port, logdPort=daemon.port("fwd"), protocol=protocol, framing=framing, template=template,
             ))  # fmt: skip
-        return [peers.rsyslogd, "-n", "-f", config, "-i", os.path.join(directory, "rsyslogd.pid"), "-M", peers.rsyslogModules]
+        return rsyslogArgv(peers, directory, config)
 
     rsyslog, port = startPeer(workdir, "rsyslogd", argv, None, startedPeers)
     texts = [f"hello through rsyslog ({case})", "a second message"]
@@ -507,11 +519,7 @@ def test_syslog_ng_syslog_destination(logd: Start, peers: Peers, workdir: str, s
         config = os.path.join(directory, "syslog-ng.conf")
         with open(config, "w") as f:
             f.write(SYSLOG_NG_CONFIG.format(version=peers.syslogNgVersion, inputPort=port, logdPort=daemon.port("fwd"), transport=transport))
-        return [
-            peers.syslogNg, "-F", "-e", "--no-caps", "-f", config,
-            "-p", os.path.join(directory, "syslog-ng.pid"), "-R", os.path.join(directory, "syslog-ng.persist"),
-            "-c", os.path.join(directory, "syslog-ng.ctl"), f"--module-path={peers.syslogNgModules}",
-        ]  # fmt: skip
+        return syslogNgArgv(peers, directory, config)
 
     syslogNg, port = startPeer(workdir, "syslog-ng", argv, env, startedPeers)
     texts = [f"hello through syslog-ng over {transport}", "a second message"]

@@ -22,10 +22,12 @@ from tests.e2e.test_syslog_senders import (  # noqa: F401 - fixtures
     assertRecords,
     logger,
     peers,
+    rsyslogArgv,
     startLogd,
     startPeer,
     startedPeers,
     stopAndRead,
+    syslogNgArgv,
     syslogRecord,
     waitForJSON,
 )
@@ -73,7 +75,7 @@ def test_rsyslog_omfwd_over_tls(logd, peers: Peers, workdir: str, startedPeers) 
         config = os.path.join(directory, "rsyslog.conf")
         with open(config, "w") as f:
             f.write(RSYSLOG_TLS_CONFIG.format(directory=directory, ca=ca.path, cert=cert, key=key, inputPort=port, logdPort=daemon.port("fwd")))
-        return [peers.rsyslogd, "-n", "-f", config, "-i", os.path.join(directory, "rsyslogd.pid"), "-M", peers.rsyslogModules]
+        return rsyslogArgv(peers, directory, config)
 
     rsyslog, port = startPeer(workdir, "rsyslogd", argv, None, startedPeers)
     texts = ["hello through rsyslog over TLS", "a second message"]
@@ -105,11 +107,7 @@ def test_syslog_ng_tls_destination(logd, peers: Peers, workdir: str, startedPeer
         config = os.path.join(directory, "syslog-ng.conf")
         with open(config, "w") as f:
             f.write(SYSLOG_NG_TLS_CONFIG.format(version=peers.syslogNgVersion, ca=ca.path, cert=cert, key=key, inputPort=port, logdPort=daemon.port("fwd")))
-        return [
-            peers.syslogNg, "-F", "-e", "--no-caps", "-f", config,
-            "-p", os.path.join(directory, "syslog-ng.pid"), "-R", os.path.join(directory, "syslog-ng.persist"),
-            "-c", os.path.join(directory, "syslog-ng.ctl"), f"--module-path={peers.syslogNgModules}",
-        ]  # fmt: skip
+        return syslogNgArgv(peers, directory, config)
 
     syslogNg, port = startPeer(workdir, "syslog-ng", argv, env, startedPeers)
     texts = ["hello through syslog-ng over TLS", "a second message"]
