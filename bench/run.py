@@ -385,6 +385,8 @@ class Logd(Daemon):
     sink = "format: text"
     """The sink's keys after C{type} and C{path}, as YAML flow-map entries."""
     servesTLS = True
+    limits = ""
+    """The TCP listener's limit keys, as YAML flow-map entries (see L{LogdLimits})."""
 
     def writeConfig(self, tcpPort: int, udpPort: int) -> None:
         tls = ""
@@ -395,7 +397,7 @@ class Logd(Daemon):
             "sinks:\n"
             f"  out: {{type: file, path: {self.out}, {self.sink}}}\n"
             "listeners:\n"
-            f'  - {{name: tcp, endpoint: "tcp:{tcpPort}:interface=127.0.0.1", protocol: {self.protocol}, sinks: [out]{tls}}}\n'
+            f'  - {{name: tcp, endpoint: "tcp:{tcpPort}:interface=127.0.0.1", protocol: {self.protocol}, sinks: [out]{tls}{self.limits}}}\n'
             f'  - {{name: udp, endpoint: "udp:{udpPort}:interface=127.0.0.1", protocol: {self.protocol}, sinks: [out]}}\n'
         )
         (self.dir / "logd.yaml").write_text(self.config)
@@ -415,6 +417,24 @@ class Logd(Daemon):
             "listener `udp:PORT:interface=127.0.0.1`, protocol `line`",
             "sink `file`, format `text` (`TIME LISTENER PEER MESSAGE`, full escaping), default buffer (16 MiB)",
         ]
+
+
+class LogdLimits(Logd):
+    """
+    logd with every edge limit on (none of them binding): what the checks
+    cost on the plain workloads, beside C{logd} without them.
+    """
+
+    name = "logd-limits"
+    label = "logd, limits on"
+    servesTLS = False
+    limits = (
+        ', allow: ["127.0.0.0/8"], max_connections: 20000, max_connections_per_peer: 20000, idle_timeout: 5m, '
+        "rate_limit: {records: 1000000000, per: 1s}"
+    )
+
+    def settings(self) -> list[str]:
+        return [*super().settings()[:2], f"and on the TCP listener: `{self.limits.lstrip(', ')}`", *super().settings()[2:]]
 
 
 class LogdSyslog(Logd):
@@ -670,7 +690,7 @@ class Bare(Textbook):
 
 
 DAEMONS: dict[str, type[Daemon]] = {
-    d.name: d for d in (Logd, LogdSyslogText, LogdSyslogTemplate, LogdSyslogJSON, Rsyslog, SyslogNG, Textbook, Bare)
+    d.name: d for d in (Logd, LogdLimits, LogdSyslogText, LogdSyslogTemplate, LogdSyslogJSON, Rsyslog, SyslogNG, Textbook, Bare)
 }
 
 
