@@ -53,21 +53,20 @@ class LogdService(MultiService):
             child.setServiceParent(self)
 
     def privilegedStartService(self) -> None:
-        try:
-            super().privilegedStartService()
-        except StartupError as e:
-            self._reportStartupError(e)
-            raise
+        self._reporting(super().privilegedStartService)
 
     def startService(self) -> None:
-        try:
-            super().startService()
-        except StartupError as e:
-            self._reportStartupError(e)
-            raise
+        self._reporting(super().startService)
         self._previousHUP = signal.signal(signal.SIGHUP, self._onHUP)
         self.log.info("logd started: {n} listeners, {m} sinks", n=len(self.listeners), m=len(self.sinks))
         self._closeReport()
+
+    def _reporting(self, start: Any) -> None:
+        try:
+            start()
+        except StartupError as e:
+            self._reportStartupError(e)
+            raise
 
     def _reportStartupError(self, error: StartupError) -> None:
         """
@@ -97,9 +96,8 @@ class LogdService(MultiService):
         for sink in self.sinks:
             sink.reopen()
         for listener in self.listeners:
-            tls = getattr(listener.factory, "tls", None)
-            if tls is not None:
-                tls.reload()
+            if listener.factory.tls is not None:
+                listener.factory.tls.reload()
 
     def stopService(self) -> Deferred:
         Service.stopService(self)
@@ -122,7 +120,7 @@ class LogdService(MultiService):
                     name=sink.sinkName,
                     written=sink.bytesWritten,
                     lost=sink.recordsLost,
-                    mended=getattr(sink, "recordsMended", 0),
+                    mended=sink.recordsMended,
                 )
             for listener in self.listeners:
                 stats = listener.factory.router.stats

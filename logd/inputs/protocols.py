@@ -173,9 +173,7 @@ class ListenerFactory(Factory):
         from logd.inputs.tls import NOT_PERMITTED, peerIdentity
 
         connection.handshakeDone = True
-        deadline = getattr(connection, "handshakeDeadline", None)
-        if deadline is not None and deadline.active():
-            deadline.cancel()
+        _cancelDeadline(connection)
         certificate = connection.transport.getPeerCertificate()
         if certificate is None:
             return
@@ -195,9 +193,7 @@ class ListenerFactory(Factory):
         connection.transport.abortConnection()
 
     def _tlsEnded(self, connection: Any) -> None:
-        deadline = getattr(connection, "handshakeDeadline", None)
-        if deadline is not None and deadline.active():
-            deadline.cancel()
+        _cancelDeadline(connection)
         if connection.handshakeDone or connection.refused:
             return
         from logd.inputs.tls import classifyFailure
@@ -221,6 +217,12 @@ class ListenerFactory(Factory):
             self._tlsEnded(connection)
 
 
+def _cancelDeadline(connection: Any) -> None:
+    deadline = connection.handshakeDeadline
+    if deadline is not None and deadline.active():
+        deadline.cancel()
+
+
 def _first(fields: Sequence[dict] | None, count: int) -> Sequence[dict] | None:
     if fields is None:
         return None
@@ -229,10 +231,15 @@ def _first(fields: Sequence[dict] | None, count: int) -> Sequence[dict] | None:
     return fields[:count]
 
 
-class _TLSState:
-    """What a connection's TLS handshake left (nothing, on a plain listener)."""
+class _ConnectionState:
+    """
+    What the listener's edge knows of a connection, built-in or custom: its
+    sender's address (for the limits) and what its TLS handshake left
+    (nothing, on a plain listener).
+    """
 
     gateHost: str | None = None
+    handshakeDeadline: Any = None
     tlsPeer: str | None = None
     handshakeDone = False
     refused = False
@@ -243,7 +250,7 @@ class _TLSState:
 
 
 @implementer(IHandshakeListener)
-class StreamProtocol(_TLSState, Protocol):
+class StreamProtocol(_ConnectionState, Protocol):
     """
     The base of the built-in stream protocols: peer formatting, the banner,
     connection tracking and batch emission.
@@ -331,25 +338,25 @@ class LineProtocol(StreamProtocol):
 
     def connectionMade(self) -> None:
         self._telnet = TelnetFilter()
-        self._lines = self.framer = LineSplitter(self.factory.config.maxLine)
+        self.framer = LineSplitter(self.factory.config.maxLine)
         self._perLine = type(self).lineReceived is not LineProtocol.lineReceived
         super().connectionMade()
 
     def chunkReceived(self, data: bytes) -> None:
-        lines = self._lines.feed(self._telnet.feed(data))
+        lines = self.framer.feed(self._telnet.feed(data))
         if lines:
             self.linesReceived(lines)
-        self.factory.partials.update(self, self._lines.held)
+        self.factory.partials.update(self, self.framer.held)
 
     def emitReleased(self, pieces: list[bytes]) -> None:
         self.linesReceived(pieces)
 
     def finish(self) -> None:
-        lines = [*self._lines.feed(self._telnet.finish()), *self._lines.finish()]
+        lines = [*self.framer.feed(self._telnet.finish()), *self.framer.finish()]
         if lines:
             self.linesReceived(lines)
-        self.factory.router.stats.splitLines += self._lines.splitLines
-        self._lines.splitLines = 0
+        self.factory.router.stats.splitLines += self.framer.splitLines
+        self.framer.splitLines = 0
 
     def linesReceived(self, lines: list[bytes]) -> None:
         if self._perLine:
@@ -388,14 +395,14 @@ class SyslogProtocol(StreamProtocol):
     """
 
     def connectionMade(self) -> None:
-        self._framer = self.framer = SyslogFramer(self.factory.config.maxLine)
+        self.framer = SyslogFramer(self.factory.config.maxLine)
         super().connectionMade()
 
     def chunkReceived(self, data: bytes) -> None:
-        frames = self._frames(self._framer.feed(data))
+        frames = self._frames(self.framer.feed(data))
         if frames:
             self.emit(frames, SyslogFields(frames, self.peer))
-        self.factory.partials.update(self, self._framer.held)
+        self.factory.partials.update(self, self.framer.held)
 
     def emitReleased(self, pieces: list[bytes]) -> None:
         self.emit(pieces, SyslogFields(pieces, self.peer))
@@ -403,19 +410,19 @@ class SyslogProtocol(StreamProtocol):
     def _frames(self, frames: list[bytes]) -> list[bytes]:
         # Frames ended by LF or NUL never end with an LF: only look at
         # batches that hold octet-counted ones.
-        if self._framer.octet_frames:
-            self._framer.octet_frames = 0
+        if self.framer.octet_frames:
+            self.framer.octet_frames = 0
             return _dropTrailingLF(frames)
         return frames
 
     def finish(self) -> None:
-        frames = self._frames(self._framer.finish())
+        frames = self._frames(self.framer.finish())
         if frames:
             self.emit(frames, SyslogFields(frames, self.peer))
         stats = self.factory.router.stats
-        stats.splitLines += self._framer.split_frames
-        stats.skippedBytes += self._framer.skipped_bytes
-        stats.badLengthPrefixes += self._framer.bad_length_prefixes
+        stats.splitLines += self.framer.split_frames
+        stats.skippedBytes += self.framer.skipped_bytes
+        stats.badLengthPrefixes += self.framer.bad_length_prefixes
 
 
 STREAM_PROTOCOLS: dict[str, type[StreamProtocol]] = {
@@ -426,7 +433,7 @@ STREAM_PROTOCOLS: dict[str, type[StreamProtocol]] = {
 
 
 @implementer(IHandshakeListener)
-class _Tracked(_TLSState, ProtocolWrapper):
+class _Tracked(_ConnectionState, ProtocolWrapper):
     """
     Wraps a custom protocol so that a stop can see its traffic and wait for
     it to close, as it does for the built-in ones.  (Its records, emitted

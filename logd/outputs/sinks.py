@@ -78,6 +78,8 @@ class BufferedSink(Service):
         self.bytesWritten = 0
         self.recordsLost = 0
         """Records this sink had taken but could not write: left over at stop, or the rest of a cut record with nowhere to go."""
+        self.recordsMended = 0
+        """Files found ending inside a record and given an LF first (only files can be)."""
 
     # ISink
 
@@ -324,8 +326,6 @@ class FileSink(BufferedSink):
         self.path = config.path
         self.rotation: Rotation | None = config.rotate
         self.runAs = runAs
-        self.recordsMended = 0
-        """Files found ending inside a record, given an LF before our first record."""
         self._fd: int | None = None
         self._fileId: tuple[int, int] | None = None
         """The (device, inode) of the open file: a reopen may find the same file or a new one."""
