@@ -1,4 +1,4 @@
-"""C{python -m tests.fuzz --count N --seed S}: a long fuzzing run (see L{tests.fuzz})."""
+"""C{python -m tests.fuzz --count N --seed S}: a long fuzzing run (see L{tests.fuzz.mutation})."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from tests.fuzz import run
+from tests.fuzz.mutation import run
 
 
 def main() -> int:
