@@ -200,12 +200,22 @@ class ListenerConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """The admin HTTP endpoint (see L{logd.admin.web})."""
+
+    endpoint: str
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     sinks: dict[str, SinkConfig]
     listeners: tuple[ListenerConfig, ...]
     maxPartialBytes: int = DEFAULT_MAX_PARTIAL_BYTES
     """The most bytes of unfinished lines held across all connections (see L{logd.inputs.partials})."""
+    admin: AdminConfig | None = None
+    statsInterval: float | None = None
+    """Seconds between two logged reports of the counts; L{None}: only at shutdown."""
 
 
 # YAML with line numbers ----------------------------------------------------
@@ -691,6 +701,24 @@ class _Checker:
         if len(self.problems) > before or records is None:
             return None
         return RateLimit(records=records, per=per, burst=burst or records, whenOver=whenOver)
+
+    def admin(self) -> AdminConfig | None:
+        spec = self.data.get("admin")
+        if spec is None:
+            return None
+        if not isinstance(spec, _Map):
+            self.problems.add(self.data.keyLines["admin"], "admin", "expected a mapping with an endpoint")
+            return None
+        if not self.keys(spec, "admin", ("endpoint",), ()):
+            return None
+        found = self.value(spec, "endpoint", "admin", self.endpoint)
+        if found is None:
+            return None
+        kind, endpoint = found[0], found[1]
+        if kind != "stream":
+            self.problems.add(spec.keyLines["endpoint"], "admin.endpoint", "the admin endpoint serves HTTP: a stream endpoint (tcp:, unix:, ...)")
+            return None
+        return AdminConfig(endpoint)
 
     def endpoint(self, value: Any) -> tuple[str, str, tuple | None, str | None, int | None]:
         if not isinstance(value, str) or not value.strip():
@@ -1219,8 +1247,10 @@ def load(path: str) -> Config:
     if not isinstance(data, _Map):
         raise ConfigError(problems.lines + [f"{path}:1: expected a mapping with sinks and listeners"])
     checker = _Checker(path, data, problems)
-    checker.keys(data, "", (), ("sinks", "listeners", "max_partial_bytes"))
+    checker.keys(data, "", (), ("sinks", "listeners", "max_partial_bytes", "admin", "stats_interval"))
     maxPartialBytes = checker.value(data, "max_partial_bytes", "", parseSize, DEFAULT_MAX_PARTIAL_BYTES)
+    statsInterval = checker.value(data, "stats_interval", "", parseDuration)
+    admin = checker.admin()
     sinkNames = set(data["sinks"]) if isinstance(data.get("sinks"), dict) else set()
     sinks = checker.sinks()
     listeners = checker.listeners(sinkNames)
@@ -1228,4 +1258,11 @@ def load(path: str) -> Config:
     checker.checkFilterListeners({spec.get("name") for spec in rawListeners if isinstance(spec, dict)})
     if problems.lines:
         raise ConfigError(problems.lines)
-    return Config(path=path, sinks=sinks, listeners=listeners, maxPartialBytes=maxPartialBytes)
+    return Config(
+        path=path,
+        sinks=sinks,
+        listeners=listeners,
+        maxPartialBytes=maxPartialBytes,
+        admin=admin,
+        statsInterval=statsInterval,
+    )

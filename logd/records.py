@@ -52,11 +52,12 @@ class Lines(Sequence[bytes]):
     C{lineReceived} override) gets them split, once, on first use.
     """
 
-    __slots__ = ("joined", "_split")
+    __slots__ = ("joined", "_split", "_count")
 
     def __init__(self, joined: bytes) -> None:
         self.joined = joined
         self._split: list[bytes] | None = None
+        self._count = -1
 
     def _list(self) -> list[bytes]:
         if self._split is None:
@@ -65,8 +66,11 @@ class Lines(Sequence[bytes]):
 
     def __len__(self) -> int:
         # Counting is several times cheaper than splitting, and a caller
-        # that only counts (a full sink's drop tally) never needs the list.
-        return self.joined.count(b"\n") + 1 if self._split is None else len(self._split)
+        # that only counts (the listener's and each sink's tallies) never
+        # needs the list; counted once, however many tallies ask.
+        if self._count < 0:
+            self._count = self.joined.count(b"\n") + 1 if self._split is None else len(self._split)
+        return self._count
 
     def __bool__(self) -> bool:
         return bool(self.joined)

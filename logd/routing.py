@@ -49,6 +49,9 @@ class ISink(Interface):
         drained again.
         """
 
+    def removePressureObserver(observer: "IPressureObserver") -> None:
+        """Stop telling C{observer} (a router a reload replaced)."""
+
 
 class IPressureObserver(Interface):
     def sinkFull(sink: ISink) -> None:
@@ -68,10 +71,20 @@ class ListenerStats:
     """
 
     bytesReceived: int = 0
+    """Bytes of connections that have ended, and of every datagram (open connections keep their own count)."""
+    records: int = 0
+    """Records framed and routed: what reaches the router (a rate limit's drops are not in it)."""
+    accepted: int = 0
+    """Stream connections accepted and not refused."""
     splitLines: int = 0
-    droppedSinkFull: int = 0
-    droppedSinkError: int = 0
-    """Records a sink raised on (it logs the first time), so the others still got them."""
+    delivered: dict[str, int] = field(default_factory=dict)
+    """Records handed to each sink, by sink name, after its filter."""
+    filtered: dict[str, int] = field(default_factory=dict)
+    """Records a sink's filter did not select, by sink name."""
+    sinkFull: dict[str, int] = field(default_factory=dict)
+    """Records dropped because a sink was full, by sink name."""
+    sinkError: dict[str, int] = field(default_factory=dict)
+    """Records a sink raised on (it logs the first time), so the others still got them, by sink name."""
     skippedBytes: int = 0
     """Bytes of octet-counted syslog frames beyond max_line, skipped."""
     badLengthPrefixes: int = 0
@@ -84,6 +97,18 @@ class ListenerStats:
     """Connections (or datagrams) refused at the edge, by reason (see L{logd.inputs.limits})."""
     closedIdle: int = 0
     """Connections closed for sending nothing for idle_timeout."""
+
+    @property
+    def droppedSinkFull(self) -> int:
+        return sum(self.sinkFull.values())
+
+    @property
+    def droppedSinkError(self) -> int:
+        return sum(self.sinkError.values())
+
+
+def _sinkName(sink: ISink) -> str:
+    return getattr(sink, "sinkName", None) or repr(sink)
 
 
 class Router:
@@ -110,8 +135,11 @@ class Router:
         """
         self.sinks = tuple(sinks)
         self.filters = tuple(filters) if filters is not None else (None,) * len(self.sinks)
-        self._routes = tuple(zip(self.sinks, self.filters))
+        self._routes = tuple((sink, selector, _sinkName(sink)) for sink, selector in zip(self.sinks, self.filters))
         self.stats = stats
+        for name in (route[2] for route in self._routes):
+            for tally in (stats.delivered, stats.filtered, stats.sinkFull, stats.sinkError):
+                tally.setdefault(name, 0)
         self.canPause = canPause
         self._dropWhenFull = frozenset(dropWhenFull) if canPause else frozenset(self.sinks)
         self._producers: set[IPushProducer] = set()
@@ -132,24 +160,49 @@ class Router:
         return bool(self._holding) and self.canPause
 
     def route(self, batch: Batch) -> None:
+        """
+        Hand C{batch} to every sink, counting per batch (never per record)
+        where each of its records went: every record routed is delivered,
+        filtered out, or dropped for a reason, for each sink.
+        """
+        stats = self.stats
         full = self._full
-        for sink, selector in self._routes:
-            part = batch if selector is None else selector.select(batch)
-            if part is None:
-                continue
+        count = len(batch.messages)
+        stats.records += count
+        for sink, selector, name in self._routes:
+            if selector is None:
+                part, taken = batch, count
+            else:
+                part = selector.select(batch)
+                taken = 0 if part is None else len(part.messages)
+                if taken != count:
+                    stats.filtered[name] += count - taken
+                if part is None:
+                    continue
             if full and sink in full:
-                self.stats.droppedSinkFull += len(part.messages)
+                stats.sinkFull[name] += taken
                 continue
             try:
                 sink.write(part)
+                stats.delivered[name] += taken
             except Exception:
                 # A sink that cannot take a batch (a custom protocol's fields
                 # it cannot format) must not keep it from the others, nor
                 # reach the protocol and cost the connection.
-                self.stats.droppedSinkError += len(part.messages)
+                stats.sinkError[name] += taken
                 if sink not in self._failedSinks:
                     self._failedSinks.add(sink)
                     log.failure("{sink} could not take a batch; such records are counted as dropped", sink=sink)
+
+    def detach(self) -> None:
+        """This router is done (a reload made another): its sinks stop telling it of their pressure."""
+        for sink in self.sinks:
+            sink.removePressureObserver(self)
+
+    @property
+    def pausedConnections(self) -> int:
+        """Connections not being read now: all of them while a sink holds them, else those held for their own sake."""
+        return len(self._producers) if self._holding and self.canPause else len(self._held)
 
     def addProducer(self, producer: IPushProducer) -> None:
         self._producers.add(producer)

@@ -1,56 +1,134 @@
 """
-Service assembly: one configuration in, one L{LogdService} out.
+Service assembly: one configuration in, one L{LogdService} out, and a
+reload's new configuration applied to it.
 
 Sinks start before listeners and stop after them.  C{MultiService} starts
 its children in order but stops them all at once, so L{LogdService} stops
 its listeners first, waits until they have drained, and only then stops the
 sinks, which flush and close.
+
+A reload (SIGHUP) is L{LogdService.reload}: see L{logd.reload} for what it
+keeps and what it replaces.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from logd.config import Config, SinkConfig
+from logd.admin.notify import Notifier
+from logd.config import Config, ListenerConfig, SinkConfig
 from logd.errors import StartupError
 from logd.files import RunAs
-from logd.outputs.formats import makeFormatter
-from logd.inputs.partials import PartialBudget
 from logd.inputs.listeners import DatagramListenerService, StreamListenerService
+from logd.inputs.partials import PartialBudget
 from logd.inputs.protocols import ListenerFactory
-from logd.routing import ListenerStats, Router
+from logd.outputs.formats import makeFormatter
 from logd.outputs.sinks import BufferedSink, FileSink, StdoutSink
+from logd.routing import ListenerStats, Router
+
+
+class Assembly:
+    """
+    What turns configuration into services, kept for the daemon's life so
+    that a reload builds its new parts the same way (and shares the
+    formatters and the partial-line budget).
+    """
+
+    def __init__(self, reactor: Any, stdoutFD: int = 1, runAs: RunAs | None = None) -> None:
+        self.reactor = reactor
+        self.stdoutFD = stdoutFD
+        self.runAs = runAs
+        self.formatters: dict[Any, Any] = {}
+        self.partials: PartialBudget | None = None
+
+    def sink(self, config: SinkConfig) -> BufferedSink:
+        key = (config.format, config.template)
+        if key not in self.formatters:
+            self.formatters[key] = makeFormatter(config.format, config.template)
+        formatter = self.formatters[key]
+        if config.type == "file":
+            return FileSink(config, formatter, self.reactor, self.runAs)
+        return StdoutSink(config, formatter, self.reactor, self.stdoutFD)
+
+    def router(self, config: ListenerConfig, sinks: dict[str, BufferedSink], sinkConfigs: dict[str, SinkConfig], stats: ListenerStats) -> Router:
+        return Router(
+            [sinks[name] for name in config.sinks],
+            stats,
+            canPause=config.kind == "stream",
+            filters=[sinkConfigs[name].filter for name in config.sinks],
+            dropWhenFull=[sinks[name] for name in config.sinks if sinkConfigs[name].whenFull == "drop"],
+        )
+
+    def listener(self, config: ListenerConfig, sinks: dict[str, BufferedSink], sinkConfigs: dict[str, SinkConfig]) -> Service:
+        assert self.partials is not None
+        router = self.router(config, sinks, sinkConfigs, ListenerStats())
+        factory = ListenerFactory(config, router, self.reactor, self.partials)
+        serviceClass = StreamListenerService if config.kind == "stream" else DatagramListenerService
+        return serviceClass(config, factory, self.reactor, self.runAs)
 
 
 class LogdService(MultiService):
     """
-    All of logd: the sinks, then the listeners, plus the SIGHUP handler that
-    reopens the files (twistd installs none, and the default action of
-    SIGHUP would kill the process).
+    All of logd: the sinks, then the listeners, then the admin endpoint,
+    plus the SIGHUP handler that reopens the files and reloads the
+    configuration (twistd installs none, and the default action of SIGHUP
+    would kill the process).
+
+    @ivar phase: C{starting}, C{running}, C{reloading} or C{draining}: what
+        C{/ready} and systemd are told.
     """
 
     log = Logger()
 
-    def __init__(self, sinks: list[BufferedSink], listeners: list[Service], reactor: Any) -> None:
+    def __init__(
+        self,
+        sinks: list[BufferedSink],
+        listeners: list[Service],
+        reactor: Any,
+        config: Config | None = None,
+        assembly: Assembly | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         super().__init__()
         self.sinks = sinks
         self.listeners = listeners
         self.reactor = reactor
+        self.config = config
+        self.assembly = assembly or Assembly(reactor)
+        self.notifier = notifier or Notifier({})
         self.reportTo: int | None = None
         """
         A descriptor for the terminal twistd was started from (see
         L{logd.tap}): a daemonized twistd has pointed standard error at
         /dev/null by the time a port turns out to be in use.
         """
+        self.phase = "starting"
+        self.started: float | None = None
+        self.reloads = {"success": 0, "failure": 0}
+        self.lastReloadSuccess: float | None = None
+        self.admin: Any = None
+        self._statsLoop: LoopingCall | None = None
         self._previousHUP: Any = None
+        self._reloading = False
         for child in [*sinks, *listeners]:
             child.setServiceParent(self)
+        if config is not None and config.admin is not None:
+            self.setAdmin(config.admin.endpoint)
+
+    def setAdmin(self, endpoint: str | None) -> None:
+        from logd.admin.web import AdminService
+
+        self.admin = AdminService(endpoint, self, self.reactor) if endpoint else None
+        if self.admin is not None:
+            self.admin.setServiceParent(self)
 
     def privilegedStartService(self) -> None:
         self._reporting(super().privilegedStartService)
@@ -58,8 +136,23 @@ class LogdService(MultiService):
     def startService(self) -> None:
         self._reporting(super().startService)
         self._previousHUP = signal.signal(signal.SIGHUP, self._onHUP)
+        self.started = self.lastReloadSuccess = time.time()
+        self.phase = "running"
         self.log.info("logd started: {n} listeners, {m} sinks", n=len(self.listeners), m=len(self.sinks))
         self._closeReport()
+        self._startStatsLoop()
+        self.notifier.ready(self.status())
+        self.notifier.startWatchdog(self.reactor, self.status)
+
+    def status(self) -> str:
+        """The one line systemd shows for the unit (C{STATUS=})."""
+        rates = getattr(self.admin, "rates", None)
+        received = sum(listener.factory.router.stats.records for listener in self.listeners)
+        line = f"{len(self.listeners)} listeners, {len(self.sinks)} sinks, {received} records"
+        if rates is not None:
+            perSecond = rates.total("listeners", "1m")
+            line += f", {perSecond:.0f} records/s over 1 min"
+        return line
 
     def _reporting(self, start: Any) -> None:
         try:
@@ -88,8 +181,21 @@ class LogdService(MultiService):
             fd, self.reportTo = self.reportTo, None
             os.close(fd)
 
+    # SIGHUP: reopen, then reload
+
     def _onHUP(self, signum: int, frame: Any) -> None:
-        self.reactor.callFromThread(self.reopen)
+        self.reactor.callFromThread(self.hangUp)
+
+    def hangUp(self) -> Deferred | None:
+        """
+        What SIGHUP does: reopen every file (logrotate's postrotate needs
+        nothing more) and look at the TLS files, then reload the
+        configuration if there is a file to reload from.
+        """
+        self.reopen()
+        if self.config is None or self.phase == "draining":
+            return None
+        return self.reload()
 
     def reopen(self) -> None:
         self.log.info("SIGHUP: reopening file sinks")
@@ -99,11 +205,76 @@ class LogdService(MultiService):
             if listener.factory.tls is not None:
                 listener.factory.tls.reload()
 
+    def reload(self) -> Deferred:
+        """
+        Read the configuration file again and apply the difference (see
+        L{logd.reload.Reload}); a file with problems, or a new listener that
+        cannot bind, changes nothing.  Fires when what was replaced has
+        drained and closed.
+        """
+        from logd.reload import Reload
+
+        if self._reloading:
+            self.log.warn("reload: one is still in progress; this SIGHUP only reopened the files")
+            return Deferred.fromCoroutine(_nothing())
+        self._reloading = True
+        self.phase = "reloading"
+        self.notifier.reloading()
+
+        def done(result: object) -> object:
+            self._reloading = False
+            if self.phase == "reloading":
+                self.phase = "running"
+            self.notifier.ready(self.status())
+            return result
+
+        return Deferred.fromCoroutine(Reload(self).run()).addBoth(done)
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads["success" if ok else "failure"] += 1
+        if ok:
+            self.lastReloadSuccess = time.time()
+
+    # periodic counts
+
+    def _startStatsLoop(self) -> None:
+        if self._statsLoop is not None and self._statsLoop.running:
+            self._statsLoop.stop()
+        self._statsLoop = None
+        interval = self.config.statsInterval if self.config is not None else None
+        if interval:
+            self._statsLoop = LoopingCall(self.logCounts)
+            self._statsLoop.clock = self.reactor
+            self._statsLoop.start(interval, now=False)
+
+    def logCounts(self) -> None:
+        for sink in self.sinks:
+            self.log.info(
+                "sink {name!r}: {written} bytes written, {records} records written, {buffered} bytes buffered, "
+                "{errors} write errors{failing}",
+                name=sink.sinkName,
+                written=sink.bytesWritten,
+                records=sum(sink.recordsWritten.values()),
+                buffered=sink.buffered,
+                errors=sink.writeErrors,
+                failing=f", failing: {sink.failure}" if sink.failure else "",
+            )
+        for listener in self.listeners:
+            _logListener(listener, self.log)
+
+    # stopping
+
     def stopService(self) -> Deferred:
         Service.stopService(self)
-        listenersStopped = gatherResults(
-            [Deferred.fromCoroutine(_stop(listener)) for listener in self.listeners], consumeErrors=True
-        )
+        self.phase = "draining"
+        self.notifier.stopping()
+        self.notifier.stopWatchdog()
+        if self._statsLoop is not None and self._statsLoop.running:
+            self._statsLoop.stop()
+        stopping = [Deferred.fromCoroutine(_stop(listener)) for listener in self.listeners]
+        if self.admin is not None:
+            stopping.append(Deferred.fromCoroutine(_stop(self.admin)))
+        listenersStopped = gatherResults(stopping, consumeErrors=True)
 
         def stopSinks(_: object) -> None:
             for sink in self.sinks:
@@ -123,30 +294,41 @@ class LogdService(MultiService):
                     mended=sink.recordsMended,
                 )
             for listener in self.listeners:
-                stats = listener.factory.router.stats
-                self.log.info(
-                    "listener {name!r}: {received} bytes received, {split} long lines split, "
-                    "{dropped} records dropped because a sink was full, "
-                    "{failed} records a sink could not take, "
-                    "{rate} records dropped over a sender's rate limit, "
-                    "{skipped} bytes of oversized octet-counted frames skipped, "
-                    "{bad} malformed octet counts, "
-                    "{cut} unfinished lines recorded early (max_partial_bytes), "
-                    "{idle} connections closed idle, refused: {refused}",
-                    name=listener.config.name,
-                    received=stats.bytesReceived,
-                    split=stats.splitLines,
-                    dropped=stats.droppedSinkFull,
-                    failed=stats.droppedSinkError,
-                    rate=stats.droppedRateLimit,
-                    skipped=stats.skippedBytes,
-                    bad=stats.badLengthPrefixes,
-                    cut=stats.cutEarly,
-                    idle=stats.closedIdle,
-                    refused=", ".join(f"{n} {reason}" for reason, n in sorted(stats.refused.items())) or "none",
-                )
+                _logListener(listener, self.log)
+            self.notifier.close()
 
         return listenersStopped.addBoth(stopSinks)
+
+
+def _logListener(listener: Any, log: Logger) -> None:
+    stats = listener.factory.router.stats
+    live = listener.factory.liveCounts()
+    log.info(
+        "listener {name!r}: {received} bytes received, {records} records, {split} long lines split, "
+        "{dropped} records dropped because a sink was full, "
+        "{failed} records a sink could not take, "
+        "{rate} records dropped over a sender's rate limit, "
+        "{skipped} bytes of oversized octet-counted frames skipped, "
+        "{bad} malformed octet counts, "
+        "{cut} unfinished lines recorded early (max_partial_bytes), "
+        "{idle} connections closed idle, refused: {refused}",
+        name=listener.config.name,
+        received=live["bytesReceived"],
+        records=stats.records,
+        split=live["splitLines"],
+        dropped=stats.droppedSinkFull,
+        failed=stats.droppedSinkError,
+        rate=stats.droppedRateLimit,
+        skipped=live["skippedBytes"],
+        bad=live["badLengthPrefixes"],
+        cut=stats.cutEarly,
+        idle=stats.closedIdle,
+        refused=", ".join(f"{n} {reason}" for reason, n in sorted(stats.refused.items())) or "none",
+    )
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _stop(service: Service) -> None:
@@ -162,19 +344,9 @@ async def _stop(service: Service) -> None:
         LogdService.log.failure("{listener} failed to stop cleanly", listener=service.name)
 
 
-def makeSink(
-    config: SinkConfig, reactor: Any, formatters: dict[Any, Any], stdoutFD: int, runAs: RunAs | None = None
-) -> BufferedSink:
-    key = (config.format, config.template)
-    if key not in formatters:
-        formatters[key] = makeFormatter(config.format, config.template)
-    formatter = formatters[key]
-    if config.type == "file":
-        return FileSink(config, formatter, reactor, runAs)
-    return StdoutSink(config, formatter, reactor, stdoutFD)
-
-
-def buildService(config: Config, reactor: Any, stdoutFD: int = 1, runAs: RunAs | None = None) -> LogdService:
+def buildService(
+    config: Config, reactor: Any, stdoutFD: int = 1, runAs: RunAs | None = None, notifier: Notifier | None = None
+) -> LogdService:
     """
     Wire a checked configuration into services; nothing is bound or opened
     until the service starts.
@@ -183,22 +355,8 @@ def buildService(config: Config, reactor: Any, stdoutFD: int = 1, runAs: RunAs |
         (its C{-u}/C{-g}), to whom the files, directories and sockets logd
         creates are given.
     """
-    formatters: dict[str, Any] = {}
-    partials = PartialBudget(config.maxPartialBytes)
-    sinks = {
-        name: makeSink(sinkConfig, reactor, formatters, stdoutFD, runAs) for name, sinkConfig in config.sinks.items()
-    }
-    listeners: list[Service] = []
-    for listenerConfig in config.listeners:
-        stream = listenerConfig.kind == "stream"
-        router = Router(
-            [sinks[name] for name in listenerConfig.sinks],
-            ListenerStats(),
-            canPause=stream,
-            filters=[config.sinks[name].filter for name in listenerConfig.sinks],
-            dropWhenFull=[sinks[name] for name in listenerConfig.sinks if config.sinks[name].whenFull == "drop"],
-        )
-        factory = ListenerFactory(listenerConfig, router, reactor, partials)
-        serviceClass = StreamListenerService if stream else DatagramListenerService
-        listeners.append(serviceClass(listenerConfig, factory, reactor, runAs))
-    return LogdService(list(sinks.values()), listeners, reactor)
+    assembly = Assembly(reactor, stdoutFD, runAs)
+    assembly.partials = PartialBudget(config.maxPartialBytes)
+    sinks = {name: assembly.sink(sinkConfig) for name, sinkConfig in config.sinks.items()}
+    listeners = [assembly.listener(listenerConfig, sinks, config.sinks) for listenerConfig in config.listeners]
+    return LogdService(list(sinks.values()), listeners, reactor, config, assembly, notifier)

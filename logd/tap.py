@@ -79,7 +79,9 @@ def makeService(options: Options) -> LogdService:
     from twisted.internet import reactor
 
     sys.excepthook = _quietStartupError
-    service = buildService(options.config, reactor, runAs=runAs(getattr(options, "parent", None)))
+    from logd.admin.notify import Notifier
+
+    service = buildService(options.config, reactor, runAs=runAs(getattr(options, "parent", None)), notifier=Notifier())
     # Taken now, before twistd daemonizes and points fd 2 at /dev/null.
     service.reportTo = os.dup(2)
     return service

@@ -142,6 +142,11 @@ class ConnectionGate:
         self._perPeer[host] = fromPeer + 1
         return True
 
+    def adopt(self, host: str | None) -> None:
+        """Count a connection admitted before this gate existed (a reload's new limits): it stays open."""
+        self.open += 1
+        self._perPeer[host] = self._perPeer.get(host, 0) + 1
+
     def release(self, host: str | None) -> None:
         self.open -= 1
         left = self._perPeer[host] - 1

@@ -128,6 +128,8 @@ class _ListenerService(Service):
         self.port: IListeningPort | None = None
 
     def privilegedStartService(self) -> None:
+        if self.port is not None:
+            return  # bound already: a reload binds a new listener before it starts it
         try:
             self.port = self._listen()
             if self.config.unixPath and self.runAs is not None:
@@ -142,12 +144,26 @@ class _ListenerService(Service):
         Service.privilegedStartService(self)
 
     def startService(self) -> None:
+        if self.running:
+            return
         if self.port is None:
             self.privilegedStartService()
         Service.startService(self)
 
     def _listen(self) -> IListeningPort:
         raise NotImplementedError()
+
+    def reconfigure(self, config: ListenerConfig, router: Any) -> None:
+        """
+        A reload's new settings for this listener's endpoint: the listening
+        socket stays, and so do its connections (see
+        L{ListenerFactory.reconfigure}).
+        """
+        self.config = config
+        self.name = f"listener/{config.name}"
+        self.factory.reconfigure(config, router)
+        if config.unixPath and config.socketMode is not None:
+            os.chmod(config.unixPath, config.socketMode)
 
 
 class StreamListenerService(_ListenerService):
@@ -158,11 +174,30 @@ class StreamListenerService(_ListenerService):
     reaper: IdleReaper | None = None
 
     def startService(self) -> None:
+        if self.running:
+            return
         super().startService()
+        self._startReaper()
+
+    def _startReaper(self) -> None:
+        if self.reaper is not None:
+            self.reaper.stop()
+            self.reaper = None
         timeout = self.config.limits.idleTimeout
         if timeout is not None:
             self.reaper = IdleReaper(self.factory, timeout, self.reactor)
             self.reaper.start()
+
+    def reconfigure(self, config: ListenerConfig, router: Any) -> None:
+        hadTLS = self.factory.tls is not None
+        super().reconfigure(config, router)
+        if (self.factory.tls is not None) != hadTLS and self.port is not None:
+            # TLS switched on or off: what the port hands new connections to.
+            listening = self.factory.listeningFactory()
+            listening.doStart()
+            self.port.factory = listening
+        if self.running:
+            self._startReaper()
 
     def _listen(self) -> IListeningPort:
         if self.config.unixPath:
@@ -300,6 +335,17 @@ class DatagramListenerService(_ListenerService):
     def __init__(self, config: ListenerConfig, factory: ListenerFactory, reactor: Any, runAs: RunAs | None = None) -> None:
         super().__init__(config, factory, reactor, runAs)
         self.protocol = buildDatagramProtocol(factory)
+
+    def reconfigure(self, config: ListenerConfig, router: Any) -> None:
+        """The socket stays; what this turn has read goes out the old way, the next datagram the new."""
+        flush = getattr(self.protocol, "flush", None)
+        if flush is not None:
+            flush()
+        super().reconfigure(config, router)
+        self.protocol = buildDatagramProtocol(self.factory)
+        if self.port is not None:
+            self.port.protocol = self.protocol
+            self.protocol.makeConnection(self.port)
 
     def _listen(self) -> IListeningPort:
         if self.config.kind == "udp":

@@ -150,6 +150,16 @@ class ServerTLS:
         self._checked = self.monotonic()
         self._refused: tuple | None = None
 
+    def reconfigure(self, config: TLSConfig, listener: str) -> None:
+        """
+        New settings from a reload, for the connections that follow (open
+        ones keep theirs).  Raises if the files do not load: the reload
+        checked them, so that is a file changed since.
+        """
+        context = makeContext(config)
+        self.config, self.listener, self._context = config, listener, context
+        self._signature, self._refused, self._checked = self._files(), None, self.monotonic()
+
     def serverConnectionForTLS(self, protocol: Any) -> SSL.Connection:
         if self.monotonic() - self._checked >= CHECK_SECONDS:
             self.reload()

@@ -19,6 +19,7 @@ import select
 import socket
 import stat
 import time
+from collections import deque
 from typing import Any, Callable
 
 from zope.interface import implementer
@@ -59,6 +60,8 @@ class BufferedSink(Service):
     log = Logger()
     monotonic: Callable[[], float] = staticmethod(time.monotonic)  # type: ignore[assignment]
     """The clock of the "dropping" warning's limit: not the wall clock, which may be stepped back."""
+    rotations = 0
+    """Files rotated (only file sinks rotate)."""
 
     def __init__(self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime) -> None:
         self.name = f"sink/{config.name}"
@@ -80,6 +83,18 @@ class BufferedSink(Service):
         """Records this sink had taken but could not write: left over at stop, or the rest of a cut record with nowhere to go."""
         self.recordsMended = 0
         """Files found ending inside a record and given an LF first (only files can be)."""
+        self.recordsWritten: dict[str, int] = {}
+        """Records written out, by the listener they came from: a batch counts once all its bytes are out."""
+        self.recordsDiscarded: dict[str, int] = {}
+        """Records taken but never written (left at stop), by listener."""
+        self.writeErrors = 0
+        """Writes that failed (each retry that fails again counts)."""
+        self._pending: deque[tuple[str, int, int]] = deque()
+        """Per batch in the buffer: its listener, its record count, and where its bytes end (in L{_taken} terms)."""
+        self._taken = 0
+        """Bytes ever put into the buffer."""
+        self._consumed = 0
+        """Bytes ever taken off its front: written, or dropped as the rest of a record with nowhere to go."""
 
     # ISink
 
@@ -88,7 +103,10 @@ class BufferedSink(Service):
         if not pieces:
             return
         self._buffer.extend(pieces)
-        self._buffered += sum(map(len, pieces))
+        size = sum(map(len, pieces))
+        self._buffered += size
+        self._taken += size
+        self._pending.append((batch.listener, len(batch.messages), self._taken))
         if self._buffered >= FLUSH_AT and self._failure is None:
             self.flush()
         elif self._flushCall is None:
@@ -132,9 +150,39 @@ class BufferedSink(Service):
     def addPressureObserver(self, observer: IPressureObserver) -> None:
         self._observers.append(observer)
 
+    def removePressureObserver(self, observer: IPressureObserver) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
+
     @property
     def buffered(self) -> int:
         return self._buffered
+
+    def recordsBuffered(self) -> dict[str, int]:
+        """Records taken and not yet written, by listener (read when asked, never kept up per batch)."""
+        waiting: dict[str, int] = {}
+        for listener, count, _ in self._pending:
+            waiting[listener] = waiting.get(listener, 0) + count
+        return waiting
+
+    @property
+    def failure(self) -> str | None:
+        """Why the sink is not writing, while it is not; else L{None}."""
+        return self._failure
+
+    def _consume(self, count: int) -> None:
+        """C{count} bytes have left the front of the buffer: the batches now wholly out count as written."""
+        self._consumed += count
+        pending, consumed, written = self._pending, self._consumed, self.recordsWritten
+        while pending and pending[0][2] <= consumed:
+            listener, records, _ = pending.popleft()
+            written[listener] = written.get(listener, 0) + records
+
+    def _discardPending(self) -> None:
+        """What is still buffered will never be written (the sink is stopping)."""
+        for listener, records, _ in self._pending:
+            self.recordsDiscarded[listener] = self.recordsDiscarded.get(listener, 0) + records
+        self._pending.clear()
 
     # flushing
 
@@ -159,6 +207,7 @@ class BufferedSink(Service):
         self.bytesWritten += written
         self._buffer = _dropFront(pieces, written, self._buffered)
         self._buffered -= written
+        self._consume(written)
         if self._full and self._buffered <= self.limit // 2:
             self._full = False
             for observer in list(self._observers):
@@ -175,6 +224,7 @@ class BufferedSink(Service):
     # failure episodes
 
     def _failed(self, error: OSError) -> None:
+        self.writeErrors += 1
         if self._failure is None:
             self._failure = str(error)
             self.log.error(
@@ -238,6 +288,7 @@ class BufferedSink(Service):
                 error=self._failure,
             )
             self._buffer, self._buffered = [], 0
+        self._discardPending()
 
     def reopen(self) -> None:
         """
@@ -325,6 +376,7 @@ class FileSink(BufferedSink):
         assert config.path is not None
         self.path = config.path
         self.rotation: Rotation | None = config.rotate
+        self.rotations = 0
         self.runAs = runAs
         self._fd: int | None = None
         self._fileId: tuple[int, int] | None = None
@@ -342,6 +394,8 @@ class FileSink(BufferedSink):
         self._check.clock = reactor
 
     def privilegedStartService(self) -> None:
+        if self._fd is not None:
+            return
         try:
             self._open()
         except OSError as e:
@@ -349,6 +403,8 @@ class FileSink(BufferedSink):
         Service.privilegedStartService(self)
 
     def startService(self) -> None:
+        if self.running:
+            return  # started already: a reload opens a new sink before it switches to it
         if self._fd is None:
             self.privilegedStartService()
         Service.startService(self)
@@ -435,6 +491,7 @@ class FileSink(BufferedSink):
         cut = data.find(b"\n") + 1 or len(data)
         self._buffer = [data[cut:]] if cut < len(data) else []
         self._buffered -= cut
+        self._consume(cut)
         self._midRecord = False
         self.recordsLost += 1
         self.log.error(
@@ -652,6 +709,7 @@ class FileSink(BufferedSink):
         if self._rotateProblem is not None:
             self.log.info("sink {sink!r}: rotating {path} again", sink=self.sinkName, path=self.path)
             self._rotateProblem = None
+        self.rotations += 1
         self._close()
         self._open()
         return True
@@ -771,7 +829,10 @@ class StdoutSink(BufferedSink):
         deadline = time.monotonic() + STOP_WRITE_SECONDS
         try:
             while data:
-                data = data[self._sendSome([data]) :]
+                sent = self._sendSome([data])
+                self._consume(sent)
+                self.bytesWritten += sent
+                data = data[sent:]
                 remaining = deadline - time.monotonic()
                 if data and (remaining <= 0 or not select.select([], [self._fd], [], remaining)[1]):
                     break
@@ -786,6 +847,7 @@ class StdoutSink(BufferedSink):
                 records=lost,
                 n=len(data),
             )
+        self._discardPending()
         if self._socket is not None:
             self._socket.close()
         else:
