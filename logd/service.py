@@ -271,10 +271,14 @@ class LogdService(MultiService):
         self.notifier.stopWatchdog()
         if self._statsLoop is not None and self._statsLoop.running:
             self._statsLoop.stop()
-        stopping = [Deferred.fromCoroutine(_stop(listener)) for listener in self.listeners]
-        if self.admin is not None:
-            stopping.append(Deferred.fromCoroutine(_stop(self.admin)))
-        listenersStopped = gatherResults(stopping, consumeErrors=True)
+        listenersStopped = gatherResults(
+            [Deferred.fromCoroutine(_stop(listener)) for listener in self.listeners], consumeErrors=True
+        )
+
+        async def stopAdmin(_: object) -> None:
+            # Last of the inputs: C{/ready} says "draining" while they drain.
+            if self.admin is not None:
+                await _stop(self.admin)
 
         def stopSinks(_: object) -> None:
             for sink in self.sinks:
@@ -297,6 +301,7 @@ class LogdService(MultiService):
                 _logListener(listener, self.log)
             self.notifier.close()
 
+        listenersStopped.addBoth(lambda result: Deferred.fromCoroutine(stopAdmin(result)))
         return listenersStopped.addBoth(stopSinks)
 
 

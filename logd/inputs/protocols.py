@@ -203,7 +203,9 @@ class ListenerFactory(Factory):
         for connection in self.connections:
             counts["bytesReceived"] += connection.bytesReceived
             framer = getattr(connection, "framer", None)
-            if isinstance(framer, SyslogFramer):
+            if isinstance(framer, LineSplitter):
+                counts["splitLines"] += framer.splitLines
+            elif isinstance(framer, SyslogFramer):
                 counts["splitLines"] += framer.split_frames
                 counts["skippedBytes"] += framer.skipped_bytes
                 counts["badLengthPrefixes"] += framer.bad_length_prefixes

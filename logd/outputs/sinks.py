@@ -160,7 +160,7 @@ class BufferedSink(Service):
 
     def recordsBuffered(self) -> dict[str, int]:
         """Records taken and not yet written, by listener (read when asked, never kept up per batch)."""
-        waiting: dict[str, int] = {}
+        waiting = dict.fromkeys(self.recordsWritten, 0)
         for listener, count, _ in self._pending:
             waiting[listener] = waiting.get(listener, 0) + count
         return waiting

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, NamedTuple, Sequence, TypeVar
 
 import yaml
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
@@ -620,3 +620,44 @@ def resetConnection(sock: socket.socket) -> None:
 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
+
+
+# The admin endpoint ---------------------------------------------------------
+
+
+class Response(NamedTuple):
+    code: int
+    headers: Any
+    body: bytes
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+async def httpGet(url: str) -> Response:
+    """A GET with Twisted's own HTTP client, on the test's reactor."""
+    from twisted.web.client import Agent, readBody
+
+    response = await Agent(getReactor()).request(b"GET", url.encode())
+    body = await readBody(response)
+    return Response(response.code, response.headers, body)
+
+
+def adminURL(service: logd.service.LogdService, path: str) -> str:
+    port = service.admin.port.getHost().port
+    return f"http://127.0.0.1:{port}{path}"
+
+
+async def scrape(service: logd.service.LogdService) -> dict[tuple[str, tuple], float]:
+    """C{/metrics}, parsed by prometheus_client's own parser: C{{(name, sorted labels): value}}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = await httpGet(adminURL(service, "/metrics"))
+    assert response.code == 200, response
+    samples = {}
+    for family in text_string_to_metric_families(response.body.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
