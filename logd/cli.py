@@ -1,5 +1,6 @@
 """
-The C{logd} command: C{logd check CONFIG} and C{logd send --to ENDPOINT}.
+The C{logd} command: C{logd check CONFIG}, C{logd send --to ENDPOINT} and
+C{logd status}.
 
 The daemon itself runs under twistd (C{twistd -n logd --config FILE}); this
 command is for checking a configuration before a restart, and for sending
@@ -209,10 +210,33 @@ def send(endpoint: str, tls: TLSClient | None = None) -> int:
     return status[0]
 
 
+def _status(url: str | None, configPath: str | None) -> int:
+    from logd.admin.status import DEFAULT_URL, status, urlFor
+
+    if url is None:
+        import os
+
+        path = configPath or "/etc/logd/logd.yaml"
+        if configPath is not None or os.path.exists(path):
+            try:
+                config = load(path)
+            except ConfigError as e:
+                print(f"logd status: {e.problems[0]}", file=sys.stderr)
+                return 2
+            if config.admin is None:
+                print(f"logd status: {path} has no admin endpoint (admin: {{endpoint: ...}})", file=sys.stderr)
+                return 2
+            url = urlFor(config.admin.endpoint)
+        else:
+            url = DEFAULT_URL
+    return status(url)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="logd",
-        description="Check logd configurations and send lines to logd. Run the daemon with: twistd -n logd --config FILE",
+        description="Check logd configurations, send lines to logd, show a running logd's figures. "
+        "Run the daemon with: twistd -n logd --config FILE",
     )
     parser.add_argument("--version", action="version", version=f"logd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -230,9 +254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sendParser.add_argument("--tls-cert", metavar="PEM", help="a client certificate (and its key, unless --tls-key)")
     sendParser.add_argument("--tls-key", metavar="PEM", help="the client certificate's key")
     sendParser.add_argument("--tls-server-name", metavar="NAME", help="the name the server's certificate must have (default: HOST)")
+    statusParser = commands.add_parser("status", help="show a running logd's figures (from its admin endpoint)")
+    statusParser.add_argument("--admin", metavar="URL", help="the admin endpoint's URL (default: from --config, else http://127.0.0.1:9140)")
+    statusParser.add_argument("--config", metavar="FILE", help="read the admin endpoint from this configuration (default: /etc/logd/logd.yaml)")
     args = parser.parse_args(argv)
     if args.command == "check":
         return check(args.config)
+    if args.command == "status":
+        return _status(args.admin, args.config)
     tls = None
     if args.tls or args.tls_ca or args.tls_cert or args.tls_key or args.tls_server_name:
         tls = TLSClient(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)

