@@ -739,11 +739,7 @@ class _Checker:
             _checkInternet(kind, named[1:])
         description = ":".join(parts)
         if kind == "systemd":
-            given = _checkSystemd(parts[1:])
-            if given.get("type") == "datagram":
-                # Twisted has no endpoint for inherited datagram sockets: logd adopts them itself.
-                selector = ("systemd", given["domain"], given.get("index"), given.get("name"))
-                return ("unixgram" if given["domain"] == "UNIX" else "udp"), description, selector, None, None
+            _checkSystemd(parts[1:])
             description = ":".join(part for part in parts if part != "type=stream")
             return "stream", description, None, None, None
         try:
@@ -1011,8 +1007,10 @@ def _checkSystemd(args: list[str]) -> dict[str, str]:
         raise ValueError("a systemd: endpoint needs index=N or name=NAME")
     if "index" in given and not given["index"].isdigit():
         raise ValueError("systemd: index must be a whole number")
-    if given.get("type", "stream") not in ("stream", "datagram"):
-        raise ValueError("systemd: type must be stream (the default) or datagram")
+    if given.get("type", "stream") == "datagram":
+        raise ValueError("systemd: datagram sockets cannot be inherited yet (only stream sockets); bind udp: or unixgram: instead")
+    if given.get("type", "stream") != "stream":
+        raise ValueError("systemd: type must be stream")
     unknown = set(given) - {"domain", "index", "name", "type"}
     if unknown:
         raise ValueError(f"unknown systemd: endpoint argument {sorted(unknown)[0]!r}")

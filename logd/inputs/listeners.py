@@ -347,19 +347,8 @@ class DatagramListenerService(_ListenerService):
             self.port.protocol = self.protocol
             self.protocol.makeConnection(self.port)
 
-    @property
-    def inherited(self) -> bool:
-        """Whether the socket comes from systemd (C{systemd:...:type=datagram})."""
-        return self.config.address[0] == "systemd"
-
     def _listen(self) -> IListeningPort:
-        if self.inherited:
-            from logd.inputs.activation import adoptDatagram, inheritedDescriptor
-
-            _, domain, index, name = self.config.address
-            fd = inheritedDescriptor(self.config.name, domain, index, name)
-            listening = adoptDatagram(self.reactor, fd, domain, self.protocol, MAX_DATAGRAM)
-        elif self.config.kind == "udp":
+        if self.config.kind == "udp":
             port, interface = self.config.address
             listening = self.reactor.listenUDP(port, self.protocol, interface=interface, maxPacketSize=MAX_DATAGRAM)
         else:
@@ -377,7 +366,7 @@ class DatagramListenerService(_ListenerService):
         port, self.port = self.port, None
         self._readUntilEmpty(port)
         stopped = port.stopListening()
-        if self.config.kind == "unixgram" and not self.inherited:
+        if self.config.kind == "unixgram":
             try:
                 os.unlink(self.config.address[0])
             except OSError:

@@ -125,3 +125,114 @@ def test_adminEndpointAndStatus(daemons: Start, tmp_path) -> None:
         assert any(line.startswith("all ") and line.rstrip().endswith("ok") for line in lines)
     unreachable = subprocess.run([LOGD, "status", "--admin", f"http://127.0.0.1:{freePort()}"], capture_output=True, text=True, timeout=30)
     assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr
+
+
+class NotifySocket:
+    """A Unix datagram socket standing in for systemd's NOTIFY_SOCKET: what logd tells systemd, in order."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setblocking(False)
+        self.messages: list[dict[str, str]] = []
+
+    def read(self) -> list[dict[str, str]]:
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except BlockingIOError:
+                return self.messages
+            self.messages.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
+
+    def waitFor(self, key: str, count: int = 1) -> list[dict[str, str]]:
+        waitFor(lambda: sum(key in m for m in self.read()) >= count, 10, f"{count} {key} notifications: {self.messages}")
+        return self.messages
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_notifyTellsSystemdReadyReloadingStoppingAndWatchdog(daemons: Start, tmp_path) -> None:
+    port = freePort()
+    notify = NotifySocket(str(tmp_path / "notify"))
+    try:
+        env = {**os.environ, "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"}
+        daemon = daemons(str(tmp_path), config(port), env=env)
+        notify.waitFor("READY")
+        notify.waitFor("WATCHDOG", 2)  # every 0.2 s: half of WATCHDOG_USEC
+        daemon.process.send_signal(signal.SIGHUP)
+        notify.waitFor("READY", 2)
+        daemon.stop(signal.SIGTERM)
+        notes = [m for m in notify.read() if "WATCHDOG" not in m]
+    finally:
+        notify.close()
+    assert [sorted(m) for m in notes] == [["READY", "STATUS"], ["MONOTONIC_USEC", "RELOADING"], ["READY", "STATUS"], ["STOPPING"]]
+    assert notes[0]["READY"] == "1" and notes[0]["STATUS"].startswith("1 listeners, 1 sinks")
+    assert notes[1]["RELOADING"] == "1"
+    import time
+
+    assert abs(int(notes[1]["MONOTONIC_USEC"]) / 1e6 - time.monotonic()) < 60
+    assert notes[3] == {"STOPPING": "1"}
+
+
+def activationConfig(endpoints: dict[str, tuple[str, str]]) -> str:
+    lines = ["sinks:", "  all: {type: file, path: all.log}", "listeners:"]
+    for name, (endpoint, protocol) in endpoints.items():
+        lines.append(f'  - {{name: {name}, endpoint: "{endpoint}", protocol: {protocol}, sinks: [all]}}')
+    return "\n".join(lines) + "\n"
+
+
+def test_socketActivationStreamWithSystemdSocketActivate(daemons: Start, tmp_path) -> None:
+    """
+    systemd-socket-activate binds the port, passes it by name, and starts
+    logd only when the first client connects: that client's line, queued
+    in the kernel meanwhile, is recorded.
+    """
+    port = freePort()
+    wrapper = ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "--fdname=syslog-tcp"]
+    text = activationConfig({"tcp": ("systemd:domain=INET:name=syslog-tcp", "syslog")})
+    daemon = daemons(str(tmp_path), text, wrapper=wrapper, ready=False)
+    waitFor(lambda: "Listening on" in daemon.stderr(), 10, "systemd-socket-activate to listen")
+    subprocess.run(["logger", "--tcp", "-n", "127.0.0.1", "-P", str(port), "--rfc5424", "activated over tcp"], check=True, timeout=30)
+    assert daemon.waitReady(), daemon.describe()
+    waitFor(lambda: any(m.endswith(b"activated over tcp") for m in messages(readRecords(daemon.logPath), "tcp")), 10, "the line")
+    daemon.stop(signal.SIGTERM)
+
+
+def test_socketActivationByDescriptorsAsSystemdPassesThem(daemons: Start, tmp_path) -> None:
+    """
+    LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES as systemd sets them, for two
+    stream sockets (TCP and Unix), one selected by name, one by index.
+    """
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(16)
+    path = str(tmp_path / "logd.sock")
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(path)
+    unix.listen(16)
+    inherited = [tcp, unix]
+    address = tcp.getsockname()
+    # systemd's descriptors start at 3; bash moves ours there, then becomes
+    # twistd (same pid: LISTEN_PID=$$).
+    moves = " ".join(f"{3 + i}<&{s.fileno()} {s.fileno()}<&-" for i, s in enumerate(inherited))
+    shell = f'exec {moves}; LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=syslog-tcp:local exec "$@"'
+    text = activationConfig(
+        {"tcp": ("systemd:domain=INET:name=syslog-tcp", "line"), "local": ("systemd:domain=UNIX:index=1", "line")}
+    )
+    try:
+        daemon = daemons(str(tmp_path), text, wrapper=["bash", "-c", shell, "bash"], passFds=[s.fileno() for s in inherited])
+    finally:
+        for s in inherited:
+            s.close()
+    with socket.create_connection(address) as client:
+        client.sendall(b"over the inherited tcp socket\n")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(path)
+        client.sendall(b"over the inherited unix socket\n")
+    waitFor(lambda: len(readRecords(daemon.logPath)) >= 2, 10, lambda: "two records\n" + daemon.describe())
+    daemon.stop(signal.SIGTERM)
+    records = readRecords(daemon.logPath)
+    assert messages(records, "tcp") == [b"over the inherited tcp socket"]
+    assert messages(records, "local") == [b"over the inherited unix socket"]

@@ -13,7 +13,7 @@ import signal
 import socket
 from typing import Callable
 
-from tests.e2e.helpers import LOGD, REPO, TWISTD, Daemon, Listener, run
+from tests.e2e.helpers import LOGD, REPO, TWISTD, Daemon, Listener, freePort, run, waitFor
 
 Start = Callable[..., Daemon]
 UNIT = os.path.join(REPO, "systemd", "logd.service")
@@ -85,3 +85,31 @@ def test_unit_execstartpre_accepts_the_shipped_config() -> None:
             assert b"OK" in result.stdout, result
             return
     raise AssertionError("the unit has no ExecStartPre=... logd check")
+
+
+def test_unit_execreload_checks_then_signals(daemons, tmp_path) -> None:
+    """
+    ExecReload, as written: its check refuses a broken file (systemd then
+    stops there, so nothing is signalled), and on a good file its kill
+    makes the running logd reload.
+    """
+    reload = serviceCommands("ExecReload")
+    assert [os.path.basename(argv[0]) for argv in reload] == ["logd", "kill"], reload
+    assert ["check"] == reload[0][1:2] and reload[1][1:] == ["-HUP", "$MAINPID"]
+    port = freePort()
+    good = f'sinks: {{all: {{type: file, path: all.log}}}}\nlisteners:\n  - {{name: t, endpoint: "tcp:{port}:interface=127.0.0.1", protocol: line, sinks: [all]}}\n'
+    daemon = daemons(str(tmp_path), good)
+    check = [LOGD, *reload[0][1:-1], daemon.config]
+    with open(daemon.config, "w") as f:
+        f.write(good.replace("path:", "pth:"))
+    import subprocess
+
+    broken = subprocess.run(check, capture_output=True, timeout=30)
+    assert broken.returncode == 1 and b"sinks.all.pth: unknown key" in broken.stderr
+    with open(daemon.config, "w") as f:
+        f.write(good)
+    assert run(check).returncode == 0
+    run([reload[1][0], "-HUP", str(daemon.process.pid)])
+    waitFor(lambda: "reload of " in daemon.stdout(), 10, "the reload")
+    assert "0 changed, 0 added, 0 removed" in daemon.stdout()
+
