@@ -52,9 +52,8 @@ async def test_metricsCountWhatArrives(logd: Harness) -> None:
     assert value(samples, "logd_listener_connections_open", listener="edge") == 0
 
 
-@pytest_twisted.ensureDeferred
-async def test_healthNamesAFailingSink(logd: Harness) -> None:
-    """A sink whose writes fail (its reader has gone: EPIPE) makes /healthz 503, naming it and why."""
+def withConsole(logd: Harness) -> tuple[Any, Any]:
+    """A running logd with a file sink and a C{when_full: drop} stdout sink writing into a pipe the test holds."""
     pipe = logd.pipe()
     service = logd.start(
         {"out": logd.fileSink(), "console": {"type": "stdout", "when_full": "drop"}},
@@ -62,6 +61,13 @@ async def test_healthNamesAFailingSink(logd: Harness) -> None:
         stdoutFD=pipe.writeFD,
         admin=ADMIN,
     )
+    return service, pipe
+
+
+@pytest_twisted.ensureDeferred
+async def test_healthNamesAFailingSink(logd: Harness) -> None:
+    """A sink whose writes fail (its reader has gone: EPIPE) makes /healthz 503, naming it and why."""
+    service, pipe = withConsole(logd)
     healthy = await httpGet(adminURL(service, "/healthz"))
     assert (healthy.code, healthy.json()) == (200, {"status": "ok"})
     os.close(pipe.readFD)
@@ -239,13 +245,7 @@ async def test_statusCommandExitsNonZeroWhileASinkFails(logd: Harness) -> None:
 
     from tests.integration.helpers import getReactor
 
-    pipe = logd.pipe()
-    service = logd.start(
-        {"out": logd.fileSink(), "console": {"type": "stdout", "when_full": "drop"}},
-        [lineListener(logd, sinks=("out", "console"))],
-        stdoutFD=pipe.writeFD,
-        admin=ADMIN,
-    )
+    service, pipe = withConsole(logd)
     url = adminURL(service, "")
     command = [sys.executable, "-m", "logd.cli", "status", "--admin", url]
     out, err, code = await getProcessOutputAndValue(command[0], command[1:], env=dict(os.environ), reactor=getReactor())
