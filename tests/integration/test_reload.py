@@ -20,7 +20,6 @@ from tests.integration.helpers import (
     boundAddress,
     connect,
     messages,
-    readJSONObjects,
     readRecords,
     serverConnections,
     waitFor,
@@ -83,11 +82,11 @@ async def test_changedSinkFlushesThenReopensWithNewSettings(logd: Harness, logEv
     await logd.stop(service)
     text, json = out.read_bytes().split(b"\n", 1)
     assert text.endswith(b" before")
-    assert [record["message"] for record in readJSONObjects_bytes(json)] == ["after"]
+    assert [record["message"] for record in jsonRows(json)] == ["after"]
     assert logged(logEvents, "1 changed, 0 added, 0 removed")
 
 
-def readJSONObjects_bytes(data: bytes) -> list[dict]:
+def jsonRows(data: bytes) -> list[dict]:
     import json
 
     return [json.loads(row) for row in data.splitlines() if row]
