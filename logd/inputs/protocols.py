@@ -53,25 +53,29 @@ class ListenerFactory(Factory):
         @param partials: the bound on unfinished lines that every listener
             of the daemon shares.
         """
-        self.config = config
-        self.name = config.name
-        self.router = router
         self.clock = clock
         self.partials = partials if partials is not None else PartialBudget(DEFAULT_MAX_PARTIAL_BYTES)
+        self.tls = None
+        self.connections: set[Any] = set()
+        self._configure(config, router)
+
+    def _configure(self, config: ListenerConfig, router: Router) -> None:
+        """What a new listener and a reloaded one take from their settings alike."""
+        self.config, self.name, self.router = config, config.name, router
         self.refusals = Refusals(config.name, router.stats)
         self.gate = ConnectionGate(config.limits, self.refusals) if config.limits else None
         rate = config.limits.rateLimit
-        self.rate = RateLimiter(rate, router, clock, self.refusals) if rate is not None else None
-        self.tls = None
-        if config.tls is not None:
+        self.rate = RateLimiter(rate, router, self.clock, self.refusals) if rate is not None else None
+        if config.tls is None:
+            self.tls = None
+        elif self.tls is None:
             from logd.inputs.tls import ServerTLS
 
             self.tls = ServerTLS(config.tls, config.name)
-        self.connections: set[Any] = set()
-        if config.protocolClass is not None:
-            self.protocol = config.protocolClass
         else:
-            self.protocol = STREAM_PROTOCOLS[config.protocol]
+            # The same object: the port's TLS wrapping holds it.
+            self.tls.reconfigure(config.tls, config.name)
+        self.protocol = config.protocolClass if config.protocolClass is not None else STREAM_PROTOCOLS[config.protocol]
 
     def reconfigure(self, config: ListenerConfig, router: Router) -> None:
         """
@@ -87,11 +91,7 @@ class ListenerFactory(Factory):
         wasPaused = old.paused
         for connection in self.connections:
             old.removeProducer(connection.transport)
-        self.config, self.name, self.router = config, config.name, router
-        self.refusals = Refusals(config.name, router.stats)
-        self.gate = ConnectionGate(config.limits, self.refusals) if config.limits else None
-        rate = config.limits.rateLimit
-        self.rate = RateLimiter(rate, router, self.clock, self.refusals) if rate is not None else None
+        self._configure(config, router)
         for connection in self.connections:
             router.addProducer(connection.transport)
             if wasPaused and not router.paused:
@@ -100,15 +100,6 @@ class ListenerFactory(Factory):
                 self.gate.adopt(connection.gateHost)
             if self.rate is not None:
                 self.rate.register(connection, connection.gateHost)
-        if config.tls is None:
-            self.tls = None
-        elif self.tls is None:
-            from logd.inputs.tls import ServerTLS
-
-            self.tls = ServerTLS(config.tls, config.name)
-        else:
-            self.tls.reconfigure(config.tls, config.name)
-        self.protocol = config.protocolClass if config.protocolClass is not None else STREAM_PROTOCOLS[config.protocol]
 
     def logPrefix(self) -> str:
         """What Twisted's port calls this listener in its own log lines ("... starting on 5140")."""

@@ -92,9 +92,7 @@ class BufferedSink(Service):
         self._pending: deque[tuple[str, int, int]] = deque()
         """Per batch in the buffer: its listener, its record count, and where its bytes end (in L{_taken} terms)."""
         self._taken = 0
-        """Bytes ever put into the buffer."""
-        self._consumed = 0
-        """Bytes ever taken off its front: written, or dropped as the rest of a record with nowhere to go."""
+        """Bytes ever put into the buffer (those taken off its front since are C{_taken - _buffered})."""
 
     # ISink
 
@@ -170,10 +168,12 @@ class BufferedSink(Service):
         """Why the sink is not writing, while it is not; else L{None}."""
         return self._failure
 
-    def _consume(self, count: int) -> None:
-        """C{count} bytes have left the front of the buffer: the batches now wholly out count as written."""
-        self._consumed += count
-        pending, consumed, written = self._pending, self._consumed, self.recordsWritten
+    def _consume(self) -> None:
+        """
+        Bytes have left the front of the buffer (C{_buffered} is down by
+        them): the batches now wholly out count as written.
+        """
+        pending, consumed, written = self._pending, self._taken - self._buffered, self.recordsWritten
         while pending and pending[0][2] <= consumed:
             listener, records, _ = pending.popleft()
             written[listener] = written.get(listener, 0) + records
@@ -207,7 +207,7 @@ class BufferedSink(Service):
         self.bytesWritten += written
         self._buffer = _dropFront(pieces, written, self._buffered)
         self._buffered -= written
-        self._consume(written)
+        self._consume()
         if self._full and self._buffered <= self.limit // 2:
             self._full = False
             for observer in list(self._observers):
@@ -491,7 +491,7 @@ class FileSink(BufferedSink):
         cut = data.find(b"\n") + 1 or len(data)
         self._buffer = [data[cut:]] if cut < len(data) else []
         self._buffered -= cut
-        self._consume(cut)
+        self._consume()
         self._midRecord = False
         self.recordsLost += 1
         self.log.error(
@@ -825,12 +825,13 @@ class StdoutSink(BufferedSink):
             self._flushCall.cancel()
         self._flushCall = None
         data = b"".join(self._buffer)
-        self._buffer, self._buffered = [], 0
+        self._buffer = []
         deadline = time.monotonic() + STOP_WRITE_SECONDS
         try:
             while data:
                 sent = self._sendSome([data])
-                self._consume(sent)
+                self._buffered -= sent
+                self._consume()
                 self.bytesWritten += sent
                 data = data[sent:]
                 remaining = deadline - time.monotonic()
@@ -847,6 +848,7 @@ class StdoutSink(BufferedSink):
                 records=lost,
                 n=len(data),
             )
+        self._buffered = 0
         self._discardPending()
         if self._socket is not None:
             self._socket.close()
