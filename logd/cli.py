@@ -1,5 +1,5 @@
 """
-The C{logd} command: C{logd check CONFIG}, C{logd send --to ENDPOINT} and
+The C{logd} command: C{logd check CONFIG...}, C{logd send --to ENDPOINT} and
 C{logd status}.
 
 The daemon itself runs under twistd (C{twistd -n logd --config FILE}); this
@@ -240,8 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"logd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    checkParser = commands.add_parser("check", help="validate a configuration and show what it would start")
-    checkParser.add_argument("config")
+    checkParser = commands.add_parser("check", help="validate configurations and show what each would start")
+    checkParser.add_argument("config", nargs="+")
     sendParser = commands.add_parser("send", help="send standard input's lines to a logd listener")
     sendParser.add_argument(
         "--to",
@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     statusParser.add_argument("--config", metavar="FILE", help="read the admin endpoint from this configuration (default: /etc/logd/logd.yaml)")
     args = parser.parse_args(argv)
     if args.command == "check":
-        return check(args.config)
+        return max(check(path) for path in args.config)
     if args.command == "status":
         return _status(args.admin, args.config)
     tls = None

@@ -174,7 +174,10 @@ class ListenerConfig:
     @ivar endpoint: the endpoint string with relative socket paths made
         absolute against the config file's directory.
     @ivar address: for datagram kinds, the parsed address: C{(port,
-        interface)} for UDP, C{(path, mode)} for Unix datagrams.
+        interface)} for UDP, C{(path, mode)} for Unix datagrams; L{None}
+        for a datagram socket inherited from systemd
+        (C{systemd:domain=INET:name=syslog-udp:type=datagram}), whose
+        address is the socket unit's.
     @ivar unixPath: the socket file of a C{unix:} or C{unixgram:} listener.
     @ivar protocolClass: the class for a custom C{"module:Class"} protocol.
     """
@@ -739,8 +742,10 @@ class _Checker:
             _checkInternet(kind, named[1:])
         description = ":".join(parts)
         if kind == "systemd":
-            _checkSystemd(parts[1:])
+            given = _checkSystemd(parts[1:])
             description = ":".join(part for part in parts if part != "type=stream")
+            if given.get("type") == "datagram":
+                return ("unixgram" if given["domain"] == "UNIX" else "udp"), description, None, None, None
             return "stream", description, None, None, None
         try:
             serverFromString(_NoReactor(), description)
@@ -1007,10 +1012,8 @@ def _checkSystemd(args: list[str]) -> dict[str, str]:
         raise ValueError("a systemd: endpoint needs index=N or name=NAME")
     if "index" in given and not given["index"].isdigit():
         raise ValueError("systemd: index must be a whole number")
-    if given.get("type", "stream") == "datagram":
-        raise ValueError("systemd: datagram sockets cannot be inherited yet (only stream sockets); bind udp: or unixgram: instead")
-    if given.get("type", "stream") != "stream":
-        raise ValueError("systemd: type must be stream")
+    if given.get("type", "stream") not in ("stream", "datagram"):
+        raise ValueError("systemd: type must be stream (ListenStream=) or datagram (ListenDatagram=)")
     unknown = set(given) - {"domain", "index", "name", "type"}
     if unknown:
         raise ValueError(f"unknown systemd: endpoint argument {sorted(unknown)[0]!r}")

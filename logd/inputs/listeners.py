@@ -36,6 +36,7 @@ from twisted.internet import unix
 from logd.config import ListenerConfig
 from logd.errors import StartupError
 from logd.files import RunAs, setOwner, directoryMode, makeDirectories
+from logd.inputs.inherited import adoptDatagram, inheritedSocket
 from logd.inputs.limits import AcceptLog, IdleReaper
 from logd.inputs.protocols import ListenerFactory, buildDatagramProtocol
 
@@ -202,6 +203,8 @@ class StreamListenerService(_ListenerService):
     def _listen(self) -> IListeningPort:
         if self.config.unixPath:
             _claimSocketPath(self.config.name, self.config.unixPath, socket.SOCK_STREAM, self.config.socketMode, self.runAs)
+        if self.config.endpoint.startswith("systemd:"):
+            inheritedSocket(self.config.name, self.config.endpoint, self.reactor).close()  # the right kind? Twisted adopts it
         endpoint = serverFromString(self.reactor, self.config.endpoint)
         result: list[Any] = []
         endpoint.listen(self.factory.listeningFactory()).addBoth(result.append)
@@ -348,7 +351,10 @@ class DatagramListenerService(_ListenerService):
             self.protocol.makeConnection(self.port)
 
     def _listen(self) -> IListeningPort:
-        if self.config.kind == "udp":
+        if self.config.address is None:  # systemd:...:type=datagram
+            sock = inheritedSocket(self.config.name, self.config.endpoint, self.reactor)
+            listening = adoptDatagram(self.reactor, sock, self.protocol, MAX_DATAGRAM)
+        elif self.config.kind == "udp":
             port, interface = self.config.address
             listening = self.reactor.listenUDP(port, self.protocol, interface=interface, maxPacketSize=MAX_DATAGRAM)
         else:
@@ -366,7 +372,7 @@ class DatagramListenerService(_ListenerService):
         port, self.port = self.port, None
         self._readUntilEmpty(port)
         stopped = port.stopListening()
-        if self.config.kind == "unixgram":
+        if self.config.kind == "unixgram" and self.config.address is not None:
             try:
                 os.unlink(self.config.address[0])
             except OSError:

@@ -904,3 +904,15 @@ class FileTail:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def passAsSystemd(sockets: list[socket.socket], names: list[str]) -> tuple[list[str], list[int]]:
+    """
+    A wrapper that hands C{sockets} to the daemon as systemd does: bash
+    moves them to descriptors 3, 4, ... and becomes twistd (same pid, so
+    C{LISTEN_PID=$$}), with C{LISTEN_FDS} and C{LISTEN_FDNAMES} set.
+    """
+    parked = " ".join(f"{200 + i}<&{s.fileno()} {s.fileno()}<&-" for i, s in enumerate(sockets))  # out of the way first
+    moves = " ".join(f"{3 + i}<&{200 + i} {200 + i}<&-" for i in range(len(sockets)))
+    shell = f'exec {parked}; exec {moves}; LISTEN_PID=$$ LISTEN_FDS={len(sockets)} LISTEN_FDNAMES={":".join(names)} exec "$@"'
+    return ["bash", "-c", shell, "bash"], [s.fileno() for s in sockets]

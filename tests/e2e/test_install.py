@@ -1,7 +1,7 @@
 """
 The documented systemd install, for real: a virtualenv under /opt/logd
 with logd installed into it by pip, checked with systemd-analyze verify
-against the shipped unit.  It runs in a private mount namespace with a
+against the shipped units.  It runs in a private mount namespace with a
 tmpfs on /opt, so the machine's own /opt is never touched, and the paths
 inside are exactly the ones the unit names.
 """
@@ -27,8 +27,8 @@ set -e
 mount -t tmpfs -o size=2g tmpfs /opt
 python3 -m venv /opt/logd
 /opt/logd/bin/pip install -q --disable-pip-version-check {REPO}
-systemd-analyze verify {REPO}/systemd/logd.service
-/opt/logd/bin/logd check {REPO}/systemd/logd.yaml
+systemd-analyze verify {REPO}/systemd/logd.service {REPO}/systemd/logd.socket
+/opt/logd/bin/logd check {REPO}/systemd/logd.yaml {REPO}/systemd/logd-activated.yaml
 /opt/logd/bin/twistd logd --version
 test -f /opt/logd/share/doc/logd/README.md
 """
@@ -40,6 +40,7 @@ test -f /opt/logd/share/doc/logd/README.md
         cwd="/",
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert "logd.service" not in result.stderr, result.stderr  # systemd-analyze says nothing about the unit
+    assert "logd.service" not in result.stderr and "logd.socket" not in result.stderr, result.stderr  # nothing to say
     assert f"{REPO}/systemd/logd.yaml: OK" in result.stdout
+    assert f"{REPO}/systemd/logd-activated.yaml: OK" in result.stdout
     assert f"logd {__version__} (Twisted " in result.stdout

@@ -21,7 +21,7 @@ from typing import Callable
 
 import pytest
 
-from tests.e2e.helpers import LOGD, REPO, Daemon, freePort, messages, readRecords, waitFor
+from tests.e2e.helpers import LOGD, REPO, Daemon, freePort, messages, passAsSystemd, readRecords, waitFor
 
 Start = Callable[..., Daemon]
 
@@ -200,10 +200,35 @@ def test_socketActivationStreamWithSystemdSocketActivate(daemons: Start, tmp_pat
     daemon.stop(signal.SIGTERM)
 
 
+def test_socketActivationDatagramWithSystemdSocketActivate(daemons: Start, tmp_path) -> None:
+    """
+    systemd-socket-activate --datagram binds a UDP port and starts logd at
+    the first datagram, which waits in the socket and is recorded, as is
+    every datagram after it.
+    """
+    port = freePort(socket.SOCK_DGRAM)
+    wrapper = ["systemd-socket-activate", "--datagram", "-l", f"127.0.0.1:{port}", "--fdname=syslog-udp"]
+    text = activationConfig({"udp": ("systemd:domain=INET:name=syslog-udp:type=datagram", "syslog")})
+    daemon = daemons(str(tmp_path), text, wrapper=wrapper, ready=False)
+    waitFor(lambda: "Listening on" in daemon.stderr(), 10, "systemd-socket-activate to listen")
+    logger = ["logger", "--udp", "-n", "127.0.0.1", "-P", str(port), "--rfc5424"]
+    subprocess.run([*logger, "activated over udp"], check=True, timeout=30)
+    assert daemon.waitReady(), daemon.describe()
+    subprocess.run([*logger, "after activation"], check=True, timeout=30)
+    waitFor(lambda: len(messages(readRecords(daemon.logPath), "udp")) >= 2, 10, lambda: "two records\n" + daemon.describe())
+    daemon.stop(signal.SIGTERM)
+    assert [m.rsplit(b" ", 2)[-2:] for m in messages(readRecords(daemon.logPath), "udp")] == [
+        [b"over", b"udp"],
+        [b"after", b"activation"],
+    ]
+
+
 def test_socketActivationByDescriptorsAsSystemdPassesThem(daemons: Start, tmp_path) -> None:
     """
-    LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES as systemd sets them, for two
-    stream sockets (TCP and Unix), one selected by name, one by index.
+    LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES as systemd sets them, for
+    every kind of socket a socket unit makes: TCP and Unix stream sockets,
+    a UDP and a Unix datagram socket; some selected by name, some by index.
+    The Unix datagram socket's file is systemd's: logd leaves it at stop.
     """
     tcp = socket.socket()
     tcp.bind(("127.0.0.1", 0))
@@ -212,17 +237,24 @@ def test_socketActivationByDescriptorsAsSystemdPassesThem(daemons: Start, tmp_pa
     unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     unix.bind(path)
     unix.listen(16)
-    inherited = [tcp, unix]
-    address = tcp.getsockname()
-    # systemd's descriptors start at 3; bash moves ours there, then becomes
-    # twistd (same pid: LISTEN_PID=$$).
-    moves = " ".join(f"{3 + i}<&{s.fileno()} {s.fileno()}<&-" for i, s in enumerate(inherited))
-    shell = f'exec {moves}; LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=syslog-tcp:local exec "$@"'
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    dgramPath = str(tmp_path / "logd.dgram")
+    dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dgram.bind(dgramPath)
+    inherited = [tcp, unix, udp, dgram]
+    address, udpAddress = tcp.getsockname(), udp.getsockname()
+    wrapper, fds = passAsSystemd(inherited, ["syslog-tcp", "local", "syslog-udp", "dgram"])
     text = activationConfig(
-        {"tcp": ("systemd:domain=INET:name=syslog-tcp", "line"), "local": ("systemd:domain=UNIX:index=1", "line")}
+        {
+            "tcp": ("systemd:domain=INET:name=syslog-tcp", "line"),
+            "local": ("systemd:domain=UNIX:index=1", "line"),
+            "udp": ("systemd:domain=INET:name=syslog-udp:type=datagram", "syslog"),
+            "dgram": ("systemd:domain=UNIX:index=3:type=datagram", "syslog"),
+        }
     )
     try:
-        daemon = daemons(str(tmp_path), text, wrapper=["bash", "-c", shell, "bash"], passFds=[s.fileno() for s in inherited])
+        daemon = daemons(str(tmp_path), text, wrapper=wrapper, passFds=fds)
     finally:
         for s in inherited:
             s.close()
@@ -231,8 +263,44 @@ def test_socketActivationByDescriptorsAsSystemdPassesThem(daemons: Start, tmp_pa
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.connect(path)
         client.sendall(b"over the inherited unix socket\n")
-    waitFor(lambda: len(readRecords(daemon.logPath)) >= 2, 10, lambda: "two records\n" + daemon.describe())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.sendto(b"<13>over the inherited udp socket", udpAddress)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
+        client.sendto(b"<13>over the inherited unix datagram socket", dgramPath)
+    waitFor(lambda: len(readRecords(daemon.logPath)) >= 4, 10, lambda: "four records\n" + daemon.describe())
     daemon.stop(signal.SIGTERM)
     records = readRecords(daemon.logPath)
     assert messages(records, "tcp") == [b"over the inherited tcp socket"]
     assert messages(records, "local") == [b"over the inherited unix socket"]
+    assert messages(records, "udp") == [b"<13>over the inherited udp socket"]
+    assert messages(records, "dgram") == [b"<13>over the inherited unix datagram socket"]
+    assert os.path.exists(dgramPath), "the socket file is systemd's to remove"
+
+
+def test_socketActivationOfTheWrongKindIsAClearStartupError(daemons: Start, tmp_path) -> None:
+    """
+    A socket unit and a configuration that disagree (a stream socket where
+    the listener wants a datagram one; no socket of that name at all) stop
+    the start with one line naming the listener, before anything listens.
+    """
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(16)
+    wrapper, fds = passAsSystemd([tcp], ["syslog-udp"])
+    text = activationConfig({"udp": ("systemd:domain=INET:name=syslog-udp:type=datagram", "syslog")})
+    try:
+        daemon = daemons(str(tmp_path), text, wrapper=wrapper, passFds=fds, ready=False)
+    finally:
+        tcp.close()
+    assert daemon.process.wait(30) != 0
+    said = daemon.stdout() + daemon.stderr()
+    assert "listener 'udp': systemd passed a stream socket (AF_INET) named 'syslog-udp'" in said, daemon.describe()
+    assert "ListenDatagram=" in said
+
+    wrapper, fds = passAsSystemd([], [])
+    text = activationConfig({"tcp": ("systemd:domain=INET6:name=syslog-tcp", "line")})
+    (tmp_path / "none").mkdir()
+    daemon = daemons(str(tmp_path / "none"), text, wrapper=wrapper, passFds=fds, ready=False)
+    assert daemon.process.wait(30) != 0
+    said = daemon.stdout() + daemon.stderr()
+    assert "listener 'tcp': systemd passed no socket named 'syslog-tcp'" in said, daemon.describe()

@@ -13,7 +13,7 @@ import signal
 import socket
 from typing import Callable
 
-from tests.e2e.helpers import LOGD, REPO, TWISTD, Daemon, Listener, freePort, run, waitFor
+from tests.e2e.helpers import LOGD, REPO, TWISTD, Daemon, Listener, freePort, messages, passAsSystemd, readRecords, run, waitFor
 
 Start = Callable[..., Daemon]
 UNIT = os.path.join(REPO, "systemd", "logd.service")
@@ -113,3 +113,47 @@ def test_unit_execreload_checks_then_signals(daemons, tmp_path) -> None:
     waitFor(lambda: "reload of " in daemon.stdout(), 10, "the reload")
     assert "0 changed, 0 added, 0 removed" in daemon.stdout()
 
+
+
+def test_shipped_socket_unit_and_activated_config_agree(daemons, tmp_path) -> None:
+    """
+    systemd/logd.socket's Listen lines, bound in their order as systemd
+    binds them (loopback test ports and a temporary path in place of 514
+    and /run/logd), handed to logd running systemd/logd-activated.yaml
+    (its file paths moved to the test's directory): every socket reaches
+    the listener the configuration meant for it.
+    """
+    with open(os.path.join(REPO, "systemd", "logd.socket")) as f:
+        listens = [line.strip().split("=", 1) for line in f if line.startswith("Listen")]
+    assert [kind for kind, _ in listens] == ["ListenStream", "ListenDatagram", "ListenDatagram"]
+    assert [value for _, value in listens] == ["514", "514", "/run/logd/logd.dgram"]
+    tcp = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    tcp.bind(("::1", 0))
+    tcp.listen(16)
+    udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    udp.bind(("::1", 0))
+    dgramPath = str(tmp_path / "logd.dgram")
+    dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    dgram.bind(dgramPath)
+    inherited = [tcp, udp, dgram]
+    tcpAddress, udpAddress = tcp.getsockname()[:2], udp.getsockname()[:2]
+    with open(os.path.join(REPO, "systemd", "logd-activated.yaml")) as f:
+        text = f.read().replace("/var/log/logd/", f"{tmp_path}/")
+    wrapper, fds = passAsSystemd(inherited, ["logd.socket"] * 3)  # one unit: one name for all (systemd.socket(5))
+    try:
+        daemon = daemons(str(tmp_path), text, wrapper=wrapper, passFds=fds)
+    finally:
+        for s in inherited:
+            s.close()
+    with socket.create_connection(tcpAddress) as client:
+        client.sendall(b"<13>Dec  2 21:00:00 host app: over tcp\n")
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as client:
+        client.sendto(b"<13>Dec  2 21:00:00 host app: over udp", udpAddress)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
+        client.sendto(b"<13>Dec  2 21:00:00 app: over the local socket", dgramPath)
+    waitFor(lambda: len(readRecords(daemon.logPath)) >= 3, 10, lambda: "three records\n" + daemon.describe())
+    daemon.stop(signal.SIGTERM)
+    records = readRecords(daemon.logPath)
+    assert [m.rsplit(b": ", 1)[1] for m in messages(records, "tcp")] == [b"over tcp"]
+    assert [m.rsplit(b": ", 1)[1] for m in messages(records, "udp")] == [b"over udp"]
+    assert [m.rsplit(b": ", 1)[1] for m in messages(records, "dgram")] == [b"over the local socket"]

@@ -282,6 +282,41 @@ def test_systemdEndpoint(tmp_path: Path) -> None:
     assert (listener.kind, listener.endpoint) == ("stream", "systemd:domain=INET:index=0")
 
 
+
+@pytest.mark.parametrize(
+    "endpoint, kind",
+    [
+        ("systemd:domain=INET6:name=syslog-udp:type=datagram", "udp"),
+        ("systemd:domain=UNIX:index=2:type=datagram", "unixgram"),
+        ("systemd:domain=INET:index=0:type=stream", "stream"),
+    ],
+)
+def test_systemdDatagramEndpoint(tmp_path: Path, endpoint: str, kind: str) -> None:
+    """
+    Inherited datagram sockets (C{type=datagram}, as a socket unit's
+    C{ListenDatagram=}) are datagram listeners, so the datagram rules
+    (no banner, no connection limits, C{when_over: drop}) apply to them;
+    they have no address of their own until systemd passes the socket.
+    """
+    path = listenerConfig(tmp_path, f'{{name: a, endpoint: "{endpoint}", protocol: line, sinks: [all]}}')
+    listener = load(str(path)).listeners[0]
+    assert listener.kind == kind
+    assert listener.address is None and listener.unixPath is None
+    assert listener.endpoint == endpoint.replace(":type=stream", "")
+
+
+def test_systemdDatagramEndpointTakesNoConnectionLimits(tmp_path: Path) -> None:
+    path = listenerConfig(
+        tmp_path,
+        '{name: a, endpoint: "systemd:domain=INET:index=0:type=datagram", protocol: line, sinks: [all], max_connections: 5}',
+    )
+    assertProblem([onlyProblem(path)], path, 4, "listeners[0].max_connections", "datagram")
+
+
+def test_systemdEndpointTypeIsStreamOrDatagram(tmp_path: Path) -> None:
+    path = listenerConfig(tmp_path, '{name: a, endpoint: "systemd:domain=INET:index=0:type=seqpacket", protocol: line, sinks: [all]}')
+    assertProblem([onlyProblem(path)], path, 4, "listeners[0].endpoint", "ListenDatagram=")
+
 def _socketDir(tmp_path: Path, room: int) -> Path:
     """
     A directory whose absolute path leaves exactly C{room} bytes for the
