@@ -28,7 +28,7 @@ from twisted.application.service import IServiceCollection, Service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from logd.config import Config, ConfigError, ListenerConfig, SinkConfig, load
+from logd.config import ConfigError, ListenerConfig, SinkConfig, load
 from logd.errors import StartupError
 from logd.outputs.sinks import BufferedSink
 

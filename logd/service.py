@@ -115,6 +115,8 @@ class LogdService(MultiService):
         self.reloads = {"success": 0, "failure": 0}
         self.lastReloadSuccess: float | None = None
         self.admin: Any = None
+        self.daemonLog: Any = None
+        """logd's own log under C{twistd -n} (a L{logd.admin.daemonlog.DaemonLog}), if it writes one."""
         self._statsLoop: LoopingCall | None = None
         self._previousHUP: Any = None
         self._reloading = False

@@ -81,7 +81,11 @@ def makeService(options: Options) -> LogdService:
     sys.excepthook = _quietStartupError
     from logd.admin.notify import Notifier
 
-    service = buildService(options.config, reactor, runAs=runAs(getattr(options, "parent", None)), notifier=Notifier())
+    from logd.admin.daemonlog import install
+
+    twistdOptions = getattr(options, "parent", None)
+    service = buildService(options.config, reactor, runAs=runAs(twistdOptions), notifier=Notifier())
+    service.daemonLog = install(reactor, twistdOptions)
     # Taken now, before twistd daemonizes and points fd 2 at /dev/null.
     service.reportTo = os.dup(2)
     return service

@@ -49,6 +49,12 @@ class LogdCollector:
             [],
             [([], figures["last_reload_success"] or 0)],
         )
+        yield _counter(
+            "logd_log_lines_dropped",
+            "Lines of logd's own log dropped because its standard output was not being read (twistd -n).",
+            [],
+            [([], figures["log_lines_dropped"])],
+        )
         yield from _listenerMetrics(figures["listeners"])
         yield from _sinkMetrics(figures["sinks"])
 

@@ -100,6 +100,7 @@ def snapshot(service: Any, rates: "Rates | None" = None) -> dict[str, Any]:
         "phase": service.phase,
         "reloads": dict(service.reloads),
         "last_reload_success": service.lastReloadSuccess,
+        "log_lines_dropped": service.daemonLog.linesDropped if service.daemonLog is not None else 0,
         "listeners": {listener.config.name: listenerFigures(listener) for listener in service.listeners},
         "sinks": {sink.sinkName: sinkFigures(sink) for sink in service.sinks},
     }

@@ -15,9 +15,6 @@ the configured limit so they can pause their connections.
 from __future__ import annotations
 
 import os
-import select
-import socket
-import stat
 import time
 from collections import deque
 from typing import Any, Callable
@@ -33,6 +30,7 @@ from logd.config import Rotation, SinkConfig
 from logd.errors import StartupError
 from logd.files import RunAs, setOwner, directoryMode, makeDirectories
 from logd.outputs.formats import Formatter
+from logd.outputs.writing import NonBlockingOutput, dropFront, writeAll, writevAll
 from logd.records import Batch
 from logd.routing import IPressureObserver, ISink
 
@@ -205,7 +203,7 @@ class BufferedSink(Service):
         else:
             self._recovered()
         self.bytesWritten += written
-        self._buffer = _dropFront(pieces, written, self._buffered)
+        self._buffer = dropFront(pieces, written, self._buffered)
         self._buffered -= written
         self._consume()
         if self._full and self._buffered <= self.limit // 2:
@@ -294,65 +292,6 @@ class BufferedSink(Service):
         """
         Called on SIGHUP.  Only files have something to reopen.
         """
-
-
-IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
-
-
-def _dropFront(pieces: list[bytes], count: int, total: int) -> list[bytes]:
-    """
-    What is left of C{pieces} (C{total} bytes in all) once C{count} bytes of
-    them are written.
-    """
-    if count >= total:
-        return []
-    index = 0
-    while count >= len(pieces[index]):
-        count -= len(pieces[index])
-        index += 1
-    rest = pieces[index:]
-    rest[0] = rest[0][count:]
-    return rest
-
-
-def _writevAll(fd: int, pieces: list[bytes]) -> int:
-    """
-    Write all of C{pieces} to a blocking descriptor with as few C{writev}
-    calls as the kernel allows, or raise an C{OSError} carrying how much was
-    written before the failure.
-    """
-    left = sum(map(len, pieces))
-    done = 0
-    while pieces:
-        try:
-            count = os.writev(fd, pieces[:IOV_MAX])
-        except InterruptedError:
-            continue
-        except OSError as e:
-            e.written = done  # type: ignore[attr-defined]
-            raise
-        pieces = _dropFront(pieces, count, left)
-        done += count
-        left -= count
-    return done
-
-
-def _writeAll(fd: int, data: bytes) -> int:
-    """
-    Write all of C{data} to a blocking descriptor, or raise an C{OSError}
-    carrying how much was written before the failure.
-    """
-    view = memoryview(data)
-    written = 0
-    while written < len(data):
-        try:
-            written += os.write(fd, view[written:])
-        except InterruptedError:
-            continue
-        except OSError as e:
-            e.written = written  # type: ignore[attr-defined]
-            raise
-    return written
 
 
 class FileSink(BufferedSink):
@@ -470,7 +409,7 @@ class FileSink(BufferedSink):
             if self._midRecord and fileId != self._fileId:
                 self._dropCutRest()
             if not self._midRecord and st.st_size and not _endsWithLF(fd, st.st_size):
-                _writeAll(fd, b"\n")
+                writeAll(fd, b"\n")
                 self.recordsMended += 1
                 self.log.warn(
                     "sink {sink!r}: {path} ended inside a record (cut short earlier, by a full disk or a crash); "
@@ -601,7 +540,7 @@ class FileSink(BufferedSink):
             # Rotation cuts between records, so it needs the bytes in one piece.
             return self._writeRotating(b"".join(pieces))
         try:
-            written = _writevAll(self._fd, pieces)
+            written = writevAll(self._fd, pieces)
         except OSError as e:
             partial = getattr(e, "written", 0)
             self._fileSize += partial
@@ -627,7 +566,7 @@ class FileSink(BufferedSink):
                 # The rest of a record that a failed write cut short belongs
                 # in the file that holds its start, whatever its size now.
                 cut = data.find(b"\n") + 1 or total
-                self._fileSize += _writeAll(self._fd, data[:cut])
+                self._fileSize += writeAll(self._fd, data[:cut])
                 done = cut
                 self._midRecord = data[cut - 1] != 0x0A
             while done < total:
@@ -645,7 +584,7 @@ class FileSink(BufferedSink):
                             cut = total
                         else:
                             cut = data.find(b"\n", done) + 1 or total
-                self._fileSize += _writeAll(self._fd, data[done:cut])
+                self._fileSize += writeAll(self._fd, data[done:cut])
                 done = cut
         except OSError as e:
             partial = getattr(e, "written", 0)
@@ -743,56 +682,23 @@ class StdoutSink(BufferedSink):
     Write to standard output without ever blocking the reactor.
 
     twistd replaces C{sys.stdout} once its logging starts, so the sink takes
-    its own descriptor for fd 1 when it is made.  If that is a pipe or a
-    terminal, it opens its own non-blocking file description for it (setting
-    O_NONBLOCK on fd 1 itself would change it for everyone sharing it); a
-    socket (the journal) gets per-call non-blocking sends; a regular file
-    never blocks anyway.  When the reader is slow, the buffer grows to its
-    limit and the routers pause their connections.
+    its own descriptor for fd 1 when it is made (a L{NonBlockingOutput}).
+    When the reader is slow, the buffer grows to its limit and the routers
+    pause their connections.
     """
 
     def __init__(
         self, config: SinkConfig, formatter: Formatter, reactor: IReactorTime, fd: int = 1
     ) -> None:
         super().__init__(config, formatter, reactor)
-        self._socket: socket.socket | None = None
-        self._sendSome: Callable[[list[bytes]], int] = self._openStdout(fd)
+        self._out = NonBlockingOutput(fd)
         self._waiting = False
 
-
-    def _openStdout(self, fd: int) -> Callable[[list[bytes]], int]:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
-            try:
-                self._fd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            except OSError:
-                pass
-            else:
-                return self._writeNonBlocking
-        self._fd = os.dup(fd)
-        os.set_inheritable(self._fd, False)
-        if stat.S_ISSOCK(mode):
-            self._socket = socket.socket(fileno=self._fd)
-            return self._sendNonBlocking
-        return lambda pieces: _writevAll(self._fd, pieces)
-
-    def _writeNonBlocking(self, pieces: list[bytes]) -> int:
-        try:
-            return os.writev(self._fd, pieces[:IOV_MAX])
-        except BlockingIOError:
-            return 0
-
-    def _sendNonBlocking(self, pieces: list[bytes]) -> int:
-        try:
-            return self._socket.sendmsg(pieces[:IOV_MAX], (), socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return 0
-
     def fileno(self) -> int:
-        return self._fd
+        return self._out.fileno()
 
     def _writeSome(self, pieces: list[bytes]) -> int:
-        written = self._sendSome(pieces)
+        written = self._out.writeSome(pieces)
         if written < self._buffered and not self._waiting and self.running:
             self._waiting = True
             self.reactor.addWriter(self)
@@ -829,13 +735,13 @@ class StdoutSink(BufferedSink):
         deadline = time.monotonic() + STOP_WRITE_SECONDS
         try:
             while data:
-                sent = self._sendSome([data])
+                sent = self._out.writeSome([data])
                 self._buffered -= sent
                 self._consume()
                 self.bytesWritten += sent
                 data = data[sent:]
                 remaining = deadline - time.monotonic()
-                if data and (remaining <= 0 or not select.select([], [self._fd], [], remaining)[1]):
+                if data and (remaining <= 0 or not self._out.waitWritable(remaining)):
                     break
         except OSError as e:
             self.log.error("sink {sink!r}: writing at stop failed: {e}", sink=self.sinkName, e=e)
@@ -850,7 +756,4 @@ class StdoutSink(BufferedSink):
             )
         self._buffered = 0
         self._discardPending()
-        if self._socket is not None:
-            self._socket.close()
-        else:
-            os.close(self._fd)
+        self._out.close()

@@ -9,8 +9,10 @@ ExecReload refusing a broken file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -19,9 +21,8 @@ import urllib.error
 import urllib.request
 from typing import Callable
 
-import pytest
 
-from tests.e2e.helpers import LOGD, REPO, Daemon, freePort, messages, passAsSystemd, readRecords, waitFor
+from tests.e2e.helpers import LOGD, TWISTD, Daemon, freePort, messages, passAsSystemd, readRecords, waitFor
 
 Start = Callable[..., Daemon]
 
@@ -304,3 +305,53 @@ def test_socketActivationOfTheWrongKindIsAClearStartupError(daemons: Start, tmp_
     assert daemon.process.wait(30) != 0
     said = daemon.stdout() + daemon.stderr()
     assert "listener 'tcp': systemd passed no socket named 'syslog-tcp'" in said, daemon.describe()
+
+
+def test_aStalledStandardOutputNeverStopsTheDaemon(tmp_path) -> None:
+    """
+    Under C{twistd -n}, logd's own log goes to standard output: here a
+    4 KiB pipe that nobody reads while logd starts, reloads 30 times and
+    records lines.  The daemon keeps answering and recording throughout;
+    once the pipe is read, every line of its log is there, in order, up
+    to its stop.
+    """
+    port, admin = freePort(), freePort()
+    path = tmp_path / "logd.yaml"
+    path.write_text(config(port, admin))
+    r, w = os.pipe()
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+    with open(tmp_path / "twistd.err", "wb") as err:
+        process = subprocess.Popen(
+            [TWISTD, "-n", "--pidfile=", "logd", "--config", str(path)], stdout=w, stderr=err, stdin=subprocess.DEVNULL, cwd=tmp_path
+        )
+    os.close(w)
+    try:
+        base = f"http://127.0.0.1:{admin}"
+        waitFor(lambda: ready(base), 30, "logd to start")
+        for count in range(1, 31):
+            process.send_signal(signal.SIGHUP)
+            waitFor(lambda: json.loads(get(base + "/stats")[1])["reloads"]["success"] == count, 10, f"reload {count}")
+        assert os.read(r, 0) == b"" and select.select([r], [], [], 0)[0], "nothing waiting in the pipe?"
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"recorded while nobody reads logd's log\n")
+        waitFor(lambda: messages(readRecords(str(tmp_path / "all.log")), "tcp") == [b"recorded while nobody reads logd's log"], 10, "the line")
+        process.send_signal(signal.SIGTERM)
+        log = b""
+        while chunk := os.read(r, 65536):  # to EOF: the daemon has exited
+            log += chunk
+        assert process.wait(30) == -signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(r)
+    text = log.decode()
+    assert text.count("reload of ") == 30, text[-2000:]
+    assert "lines of logd's own log were dropped" not in text
+    assert text.index("logd started") < text.index("reload of ") < text.rindex("Server Shut Down.")
+
+
+def ready(base: str) -> bool:
+    try:
+        return get(base + "/ready")[0] == 200
+    except OSError:
+        return False
